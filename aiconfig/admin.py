@@ -1,0 +1,614 @@
+"""Django admin for the AI configuration.
+
+Every save goes through `aiconfig.services`, so admin edits are validated by the
+same rules as the dashboard and CLI, recorded in the change history, and seen by
+every process on its next call. No API key value is ever shown: only the name of
+the env var that holds it, whether it is set, and at most its last four characters.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from aiconfig import services
+from aiconfig.models import (
+    CallLog,
+    Channel,
+    ConfigChange,
+    ModelPrice,
+    Provider,
+    ProviderModel,
+    TaskAssignment,
+    TaskFallback,
+    TaskType,
+)
+from aiconfig.selectors import load_snapshot, providers_in_use
+from aiconfig.services.config import ENV_VAR_RE, to_route
+from aiconfig.snapshots import Route
+from aiconfig.validation import (
+    check_provider,
+    check_route,
+    check_task,
+    check_task_config,
+    is_valid_base_url,
+)
+
+# --- providers -------------------------------------------------------------------
+
+
+class ProviderAdminForm(forms.ModelForm):
+    """Checks the base URL and that the key field holds a variable name, not a key."""
+
+    class Meta:
+        model = Provider
+        fields = (
+            "name",
+            "label",
+            "kind",
+            "enabled",
+            "base_url",
+            "api_key_env",
+            "key_required",
+            "default_text_model",
+            "default_image_model",
+            "pricing_id",
+            "self_hosted",
+        )
+
+    def clean_base_url(self) -> str:
+        """A blank URL (SDK default) or an absolute http(s) URL."""
+        url = self.cleaned_data["base_url"].strip()
+        if url and not is_valid_base_url(url):
+            raise ValidationError(
+                f"'{url}' is not a valid http(s) URL. Use e.g. https://api.example.com/v1."
+            )
+        return url
+
+    def clean_api_key_env(self) -> str:
+        """An environment variable name; never the key itself."""
+        value = self.cleaned_data["api_key_env"].strip()
+        if value and not ENV_VAR_RE.match(value):
+            # Don't echo the value back: it may be a pasted key.
+            raise ValidationError(
+                "Enter the name of the environment variable that holds the key "
+                "(e.g. MYPROVIDER_API_KEY), never the key itself."
+            )
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        """Rules that need the whole provider: e.g. a provider in use needs a base URL."""
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        name = cleaned.get("name") or self.instance.name
+        info = services.config.provider_info_from_fields(name=name, fields=cleaned)
+        in_use = providers_in_use(load_snapshot()).get(name, [])
+        for problem in check_provider(provider=info, in_use_by=in_use):
+            if problem.is_error:
+                self.add_error("base_url", problem.text)
+        return cleaned
+
+
+class ProviderModelInline(admin.TabularInline):
+    model = ProviderModel
+    extra = 0
+    fields = (
+        "name",
+        "supports_text",
+        "supports_image",
+        "supports_structured",
+        "supports_tools",
+        "notes",
+    )
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderAdminForm
+    list_display = (
+        "name",
+        "label",
+        "kind",
+        "effective_base_url",
+        "key_status",
+        "enabled",
+        "builtin",
+        "model_count",
+    )
+    list_filter = ("kind", "enabled", "builtin", "self_hosted")
+    search_fields = ("name", "label", "base_url", "models__name")
+    inlines = [ProviderModelInline]
+    fieldsets = (
+        (None, {"fields": ("name", "label", "kind", "enabled")}),
+        ("Connection", {"fields": ("base_url", "api_key_env", "key_required", "key_status")}),
+        (
+            "Models and prices",
+            {"fields": ("default_text_model", "default_image_model", "pricing_id", "self_hosted")},
+        ),
+    )
+    readonly_fields = ("key_status",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
+        return super().get_queryset(request).prefetch_related("models")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Provider | None = None) -> Any:
+        # Built-in providers keep their name and kind: tasks and env vars refer to them.
+        if obj is not None:
+            return ("name", "kind", "key_status")
+        return ("key_status",)
+
+    @admin.display(description="base URL")
+    def effective_base_url(self, obj: Provider) -> str:
+        return obj.base_url or "(SDK default)"
+
+    @admin.display(description="API key")
+    def key_status(self, obj: Provider) -> str:
+        if not obj.api_key_env:
+            return "not needed" if not obj.key_required else "no env var configured"
+        value = os.environ.get(obj.api_key_env, "").strip()
+        if not value:
+            return f"{obj.api_key_env}: missing"
+        tail = f" (…{value[-4:]})" if len(value) >= 12 else ""
+        return f"{obj.api_key_env}: set{tail}"
+
+    @admin.display(description="models")
+    def model_count(self, obj: Provider) -> int:
+        return len(obj.models.all())
+
+    def has_delete_permission(self, request: HttpRequest, obj: Provider | None = None) -> bool:
+        if obj is not None and obj.builtin:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Provider, form: Any, change: bool) -> None:
+        fields = {
+            name: form.cleaned_data[name]
+            for name in services.config.PROVIDER_FIELDS
+            if name in form.cleaned_data
+        }
+        if change:
+            fields.pop("kind", None)
+            services.update_provider(
+                name=obj.name, channel=Channel.ADMIN, user=request.user, **fields
+            )
+        else:
+            services.add_provider(name=obj.name, channel=Channel.ADMIN, user=request.user, **fields)
+        obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: Provider) -> None:
+        services.delete_provider(name=obj.name, channel=Channel.ADMIN, user=request.user)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # The admin's change message reads these; rows are written by the services below.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        provider = form.instance.name
+        for inline_form in formset.forms:
+            if not hasattr(inline_form, "cleaned_data") or not inline_form.cleaned_data:
+                continue
+            data = inline_form.cleaned_data
+            if data.get("DELETE"):
+                if inline_form.instance.pk:
+                    services.delete_provider_model(
+                        provider=provider,
+                        name=inline_form.instance.name,
+                        channel=Channel.ADMIN,
+                        user=request.user,
+                    )
+                continue
+            if not inline_form.has_changed():
+                continue
+            services.save_provider_model(
+                provider=provider,
+                name=data["name"],
+                supports_text=data.get("supports_text", False),
+                supports_image=data.get("supports_image", False),
+                supports_structured=data.get("supports_structured", False),
+                supports_tools=data.get("supports_tools", False),
+                notes=data.get("notes", ""),
+                channel=Channel.ADMIN,
+                user=request.user,
+            )
+
+
+# --- tasks -------------------------------------------------------------------------
+
+
+def _provider_choices(current: str | None = None) -> list[tuple[str, str]]:
+    names = list(Provider.objects.order_by("name").values_list("name", flat=True))
+    choices = [(n, n) for n in names]
+    if current and current not in names:
+        choices.insert(0, (current, f"{current} (unknown provider)"))
+    return choices
+
+
+class TaskAssignmentAdminForm(forms.ModelForm):
+    """The primary route, checked by the same rules as every other entry point."""
+
+    provider = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = TaskAssignment
+        fields = ("provider", "model", "timeout_seconds", "max_retries")
+        help_texts = {
+            "model": "Blank: the provider's default model for this task. Models not in the "
+            "provider's list are accepted; their capabilities are then unknown.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = _provider_choices(self.instance.provider or None)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors or not self.instance.task_id:
+            return cleaned
+        snapshot = load_snapshot()
+        route = _filled_route(
+            Route(cleaned.get("provider", ""), (cleaned.get("model") or "").strip()),
+            output_kind=self.instance.task.output_kind,
+        )
+        cleaned["model"] = route.model
+        for problem in check_route(
+            task=self.instance.task.name,
+            output_kind=self.instance.task.output_kind,
+            route=route,
+            position=0,
+            providers=snapshot.providers,
+        ):
+            if problem.is_error:
+                field = problem.field if problem.field in self.fields else None
+                self.add_error(field, problem.text)
+        return cleaned
+
+
+def _filled_route(route: Route, *, output_kind: str) -> Route:
+    if route.model:
+        return route
+    provider = load_snapshot().providers.get(route.provider)
+    return Route(route.provider, provider.default_model_for(output_kind) if provider else "")
+
+
+class FallbackFormSet(BaseInlineFormSet):
+    """Validates the whole chain (primary from the parent form) before anything is saved."""
+
+    def ordered_routes(self) -> list[Route]:
+        """The fallbacks left after deletions, by position."""
+        rows = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data or data.get("DELETE") or not data.get("provider"):
+                continue
+            rows.append((data.get("position") or 0, len(rows), to_route(data)))
+        return [route for _, _, route in sorted(rows, key=lambda r: (r[0], r[1]))]
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        assignment: TaskAssignment = self.instance
+        output_kind = assignment.task.output_kind
+        primary = _filled_route(
+            Route(assignment.provider, assignment.model), output_kind=output_kind
+        )
+        fallbacks = [_filled_route(r, output_kind=output_kind) for r in self.ordered_routes()]
+        problems = check_task(
+            task=assignment.task.name,
+            output_kind=output_kind,
+            primary=primary,
+            fallbacks=fallbacks,
+            timeout_seconds=assignment.timeout_seconds,
+            max_retries=assignment.max_retries,
+            providers=load_snapshot().providers,
+        )
+        errors = [p.text for p in problems if p.is_error and p.field.startswith("fallbacks.")]
+        if errors:
+            raise ValidationError(errors)
+
+
+class TaskFallbackInlineForm(forms.ModelForm):
+    provider = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = TaskFallback
+        fields = ("position", "provider", "model")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = self.instance.provider or None
+        self.fields["provider"].choices = [("", "---------"), *_provider_choices(current)]
+
+
+class TaskFallbackInline(admin.TabularInline):
+    model = TaskFallback
+    form = TaskFallbackInlineForm
+    formset = FallbackFormSet
+    extra = 1
+    ordering = ("position",)
+    fields = ("position", "provider", "model")
+    verbose_name = "fallback"
+    verbose_name_plural = "fallbacks, tried in order of position"
+
+
+@admin.register(TaskAssignment)
+class TaskAssignmentAdmin(admin.ModelAdmin):
+    form = TaskAssignmentAdminForm
+    inlines = [TaskFallbackInline]
+    list_display = (
+        "task",
+        "output_kind",
+        "provider",
+        "model",
+        "fallback_chain",
+        "timeout_seconds",
+        "max_retries",
+        "source",
+        "problems",
+    )
+    list_filter = ("source", "task__output_kind", "provider")
+    search_fields = ("task__name", "provider", "model", "fallbacks__provider", "fallbacks__model")
+    list_select_related = ("task",)
+    readonly_fields = ("task", "source", "problems")
+    fields = ("task", "provider", "model", "timeout_seconds", "max_retries", "source", "problems")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TaskAssignment]:
+        return super().get_queryset(request).prefetch_related("fallbacks")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # An assignment is created with its task (Task types → Add).
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="output", ordering="task__output_kind")
+    def output_kind(self, obj: TaskAssignment) -> str:
+        return obj.task.get_output_kind_display()
+
+    @admin.display(description="fallbacks")
+    def fallback_chain(self, obj: TaskAssignment) -> str:
+        chain = sorted(obj.fallbacks.all(), key=lambda f: f.position)
+        return " → ".join(f"{f.provider}/{f.model}" for f in chain) or "—"
+
+    @admin.display(description="problems")
+    def problems(self, obj: TaskAssignment) -> str:
+        snapshot = load_snapshot()
+        config = snapshot.tasks.get(obj.task.name)
+        if config is None:
+            return "—"
+        found = check_task_config(config=config, providers=snapshot.providers, environ=os.environ)
+        if not found:
+            return "none"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join("", "<li>{}: {}</li>", ((p.level, p.text) for p in found)),
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: TaskAssignment, form: Any, change: bool
+    ) -> None:
+        # Saved as a whole with its fallbacks in save_formset, through the service.
+        return
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        data = form.cleaned_data
+        services.update_task_config(
+            task=form.instance.task.name,
+            provider=data["provider"],
+            model=data["model"],
+            fallbacks=formset.ordered_routes(),
+            timeout_seconds=data["timeout_seconds"],
+            max_retries=data["max_retries"],
+            channel=Channel.ADMIN,
+            user=request.user,
+        )
+
+
+class TaskTypeAddForm(forms.ModelForm):
+    """Adding a task type also assigns its provider and model."""
+
+    provider = forms.ChoiceField(choices=())
+    model = forms.CharField(
+        required=False, help_text="Blank: the provider's default model for this output kind."
+    )
+
+    class Meta:
+        model = TaskType
+        fields = ("name", "output_kind", "description")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = _provider_choices()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        try:
+            name = services.config.validate_task_name(cleaned["name"])
+        except ValidationError as exc:
+            self.add_error("name", exc.message_dict["name"])
+            return cleaned
+        route = _filled_route(
+            Route(cleaned["provider"], cleaned.get("model", "").strip()),
+            output_kind=cleaned["output_kind"],
+        )
+        for problem in check_route(
+            task=name,
+            output_kind=cleaned["output_kind"],
+            route=route,
+            position=0,
+            providers=load_snapshot().providers,
+        ):
+            if problem.is_error:
+                self.add_error(
+                    problem.field if problem.field in self.fields else None, problem.text
+                )
+        cleaned["name"] = name
+        return cleaned
+
+
+class TaskTypeChangeForm(forms.ModelForm):
+    class Meta:
+        model = TaskType
+        fields = ("output_kind", "description")
+
+
+@admin.register(TaskType)
+class TaskTypeAdmin(admin.ModelAdmin):
+    list_display = ("name", "output_kind", "description", "assigned_to", "builtin")
+    list_filter = ("output_kind", "builtin")
+    search_fields = ("name", "description")
+    list_select_related = ("assignment",)
+
+    def get_form(self, request: HttpRequest, obj: TaskType | None = None, **kwargs: Any) -> Any:
+        kwargs["form"] = TaskTypeAddForm if obj is None else TaskTypeChangeForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: TaskType | None = None) -> Any:
+        if obj is None:
+            return ("name", "output_kind", "description", "provider", "model")
+        return ("name", "output_kind", "description", "builtin")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: TaskType | None = None) -> Any:
+        return ("name", "builtin") if obj is not None else ()
+
+    @admin.display(description="assigned to")
+    def assigned_to(self, obj: TaskType) -> str:
+        try:
+            assignment = obj.assignment
+        except TaskAssignment.DoesNotExist:
+            return "—"
+        return f"{assignment.provider}/{assignment.model}"
+
+    def has_delete_permission(self, request: HttpRequest, obj: TaskType | None = None) -> bool:
+        if obj is not None and obj.builtin:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: TaskType, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            services.update_task_config(
+                task=obj.name,
+                output_kind=data["output_kind"],
+                description=data["description"],
+                channel=Channel.ADMIN,
+                user=request.user,
+            )
+        else:
+            services.add_task(
+                name=data["name"],
+                output_kind=data["output_kind"],
+                description=data["description"],
+                provider=data["provider"],
+                model=data.get("model", ""),
+                channel=Channel.ADMIN,
+                user=request.user,
+            )
+        saved = TaskType.objects.get(name=data.get("name", obj.name))
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: TaskType) -> None:
+        services.delete_task(name=obj.name, channel=Channel.ADMIN, user=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TaskType]) -> None:
+        for task in queryset:
+            self.delete_model(request, task)
+
+
+# --- history -----------------------------------------------------------------------
+
+
+@admin.register(ConfigChange)
+class ConfigChangeAdmin(admin.ModelAdmin):
+    list_display = ("id", "created_at", "user", "channel", "target_type", "target_name", "summary")
+    list_filter = ("channel", "target_type", "action")
+    search_fields = ("target_name", "summary", "user__username")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    actions = ["revert_selected"]
+    readonly_fields = [f.name for f in ConfigChange._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Revert the selected changes (newest first)")
+    def revert_selected(self, request: HttpRequest, queryset: QuerySet[ConfigChange]) -> None:
+        if not request.user.has_perm("aiconfig.change_taskassignment"):
+            self.message_user(request, "You may not change the configuration.", messages.ERROR)
+            return
+        for change in queryset.order_by("-id"):
+            try:
+                new = services.revert_change(
+                    change_id=change.pk, channel=Channel.ADMIN, user=request.user
+                )
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"#{change.pk}: {' '.join(exc.messages)}", messages.ERROR
+                )
+            else:
+                self.message_user(request, f"Reverted #{change.pk} as #{new.pk}.", messages.SUCCESS)
+
+
+# --- call log and prices -----------------------------------------------------------
+
+
+@admin.register(CallLog)
+class CallLogAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "task",
+        "provider",
+        "model",
+        "attempt",
+        "is_fallback",
+        "outcome",
+        "error_kind",
+        "latency_ms",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "source",
+    )
+    list_filter = ("outcome", "task", "provider", "source", "is_fallback", "error_kind")
+    search_fields = ("request_id", "task", "provider", "model", "error_message")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in CallLog._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    list_display = (
+        "provider",
+        "model",
+        "input_per_million",
+        "output_per_million",
+        "per_image",
+        "image_size",
+        "image_quality",
+        "updated_at",
+    )
+    list_filter = ("provider",)
+    search_fields = ("provider", "model")

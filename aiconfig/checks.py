@@ -1,0 +1,84 @@
+"""`manage.py check` for the AI configuration.
+
+Under `manage.py check` configuration errors are Errors (non-zero exit). Every other
+command that runs checks (runserver, migrate) sees them as Warnings: a wrong
+assignment must never stop the dashboard that fixes it, nor the `migrate` that seeds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Warning
+from django.db import DatabaseError
+
+from aiconfig.selectors import load_snapshot
+from aiconfig.validation import check_snapshot
+
+_strict: ContextVar[bool] = ContextVar("aiconfig_strict_checks", default=False)
+
+CODES = {
+    "unknown_provider": "001",
+    "capability": "002",
+    "missing_model": "003",
+    "fallback_same_as_primary": "004",
+    "duplicate_fallback": "005",
+    "malformed_base_url": "006",
+    "missing_base_url": "007",
+    "timeout": "008",
+    "retries": "009",
+    "output_kind": "010",
+    "provider_not_initialized": "101",
+    "unknown_capabilities": "102",
+    "provider_disabled": "103",
+}
+
+
+@contextlib.contextmanager
+def strict_config_checks() -> Iterator[None]:
+    """Report configuration errors as Errors while this block runs."""
+    token = _strict.set(True)
+    try:
+        yield
+    finally:
+        _strict.reset(token)
+
+
+def check_ai_config(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Validate every task and provider stored in the database."""
+    try:
+        snapshot = load_snapshot()
+    except DatabaseError:
+        # Tables not created yet (first migrate): nothing to check.
+        return []
+    messages: list[CheckMessage] = []
+    strict = _strict.get()
+    problems = check_snapshot(snapshot, environ=os.environ)
+    # One missing key is one problem, however many tasks use that provider.
+    keyless: dict[str, list[str]] = {}
+    for problem in problems:
+        if problem.code == "provider_not_initialized" and problem.provider:
+            keyless.setdefault(problem.provider, []).append(problem.task or "?")
+    for name, tasks in keyless.items():
+        env_var = snapshot.providers[name].api_key_env
+        messages.append(
+            Warning(
+                f"Provider not initialized: '{name}' is used by {', '.join(sorted(set(tasks)))} "
+                f"but {env_var} is not set.",
+                hint=f"Set {env_var} in the environment or .env and restart.",
+                id=f"aiconfig.W{CODES['provider_not_initialized']}",
+            )
+        )
+    for problem in problems:
+        if problem.code == "provider_not_initialized":
+            continue
+        number = CODES.get(problem.code, "999")
+        if problem.is_error and strict:
+            messages.append(Error(problem.message, hint=problem.fix, id=f"aiconfig.E{number}"))
+        else:
+            messages.append(Warning(problem.message, hint=problem.fix, id=f"aiconfig.W{number}"))
+    return messages

@@ -1,0 +1,300 @@
+"""Database models: providers, their models, task types, assignments, history, call log, prices.
+
+Models hold data only. Every write goes through `aiconfig.services`, which validates,
+records the change in `ConfigChange` and so makes it visible to every process.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class OutputKind(models.TextChoices):
+    """What a task must produce; decides which model capabilities it needs."""
+
+    TEXT = "text", "Text"
+    IMAGE = "image", "Image"
+    STRUCTURED = "structured", "Structured JSON"
+    TOOLS = "tools", "Chat with tools"
+
+
+class ProviderKind(models.TextChoices):
+    """Which SDK and wire format a provider speaks."""
+
+    OPENAI = "openai", "OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
+
+
+class Source(models.TextChoices):
+    """Where a configured value came from."""
+
+    ENV = "env", "Environment"
+    DEFAULT = "default", "Default"
+    EDITED = "edited", "Edited"
+
+
+class Provider(models.Model):
+    """An API endpoint that serves models. The key itself never lives here, only its env var."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    label = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=32, choices=ProviderKind)
+    base_url = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Blank means the SDK's public endpoint for this kind.",
+    )
+    base_url_source = models.CharField(max_length=16, choices=Source, default=Source.DEFAULT)
+    api_key_env = models.CharField(
+        "API key env var",
+        max_length=100,
+        blank=True,
+        help_text="Name of the environment variable that holds the key, e.g. OPENAI_API_KEY.",
+    )
+    key_required = models.BooleanField(
+        default=True, help_text="Calls fail with 'Provider not initialized' when the key is unset."
+    )
+    enabled = models.BooleanField(default=True)
+    builtin = models.BooleanField(default=False, editable=False)
+    self_hosted = models.BooleanField(
+        default=False, help_text="Runs on your own hardware: calls cost $0 (e.g. Ollama)."
+    )
+    pricing_id = models.CharField(
+        "price list provider id",
+        max_length=64,
+        blank=True,
+        help_text="Provider id in the bundled genai-prices data; blank means prices come "
+        "only from the price table.",
+    )
+    default_text_model = models.CharField(max_length=200, blank=True)
+    default_image_model = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProviderModel(models.Model):
+    """A model a provider offers, with what it can do. Assignments may name models not listed."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
+    name = models.CharField(max_length=200)
+    supports_text = models.BooleanField("text", default=False)
+    supports_image = models.BooleanField("image", default=False)
+    supports_structured = models.BooleanField("structured output", default=False)
+    supports_tools = models.BooleanField("tool calls", default=False)
+    notes = models.CharField(max_length=200, blank=True)
+    builtin = models.BooleanField(default=False, editable=False)
+
+    class Meta:
+        ordering = ["provider__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "name"], name="unique_model_per_provider")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider.name}/{self.name}"
+
+
+class TaskType(models.Model):
+    """A kind of AI work an app asks for (`image`, `text`, ...), with the output it needs."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    output_kind = models.CharField(max_length=16, choices=OutputKind, default=OutputKind.TEXT)
+    builtin = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaskAssignment(models.Model):
+    """Which provider and model serve a task first, plus its timeout and retries.
+
+    `provider` is a name rather than a foreign key on purpose: a misspelt provider
+    from the environment is stored as written and reported, never swapped for another.
+    """
+
+    task = models.OneToOneField(TaskType, on_delete=models.CASCADE, related_name="assignment")
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=200, blank=True)
+    model_defaulted = models.BooleanField(
+        default=False, help_text="The model was not given, so the provider's default was used."
+    )
+    timeout_seconds = models.FloatField(default=60.0)
+    max_retries = models.PositiveSmallIntegerField(default=0)
+    source = models.CharField(max_length=16, choices=Source, default=Source.DEFAULT)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["task__name"]
+        permissions = [("run_task", "Can run tasks and test providers from the dashboard")]
+
+    def __str__(self) -> str:
+        return f"{self.task.name}: {self.provider}/{self.model}"
+
+
+class TaskFallback(models.Model):
+    """One step of a task's ordered fallback chain."""
+
+    assignment = models.ForeignKey(
+        TaskAssignment, on_delete=models.CASCADE, related_name="fallbacks"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=200, blank=True)
+    model_defaulted = models.BooleanField(default=False)
+    source = models.CharField(max_length=16, choices=Source, default=Source.DEFAULT)
+
+    class Meta:
+        ordering = ["assignment", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "position"], name="unique_fallback_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class Channel(models.TextChoices):
+    """Where a change or a call came from."""
+
+    UI = "ui", "Dashboard"
+    ADMIN = "admin", "Admin"
+    CLI = "cli", "CLI"
+    CODE = "code", "Code"
+    ENV = "env", "Environment"
+    API = "api", "HTTP API"
+    PLAYGROUND = "playground", "Playground"
+
+
+class ConfigChange(models.Model):
+    """One configuration change with its before/after snapshots.
+
+    The newest id doubles as the configuration version: every process compares it
+    with what it cached to know, with one cheap query, whether to reload.
+    """
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Updated"
+        DELETE = "delete", "Deleted"
+
+    class Target(models.TextChoices):
+        TASK = "task", "Task"
+        PROVIDER = "provider", "Provider"
+        MODEL = "model", "Model"
+        PRICE = "price", "Price"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    channel = models.CharField(max_length=16, choices=Channel)
+    target_type = models.CharField(max_length=16, choices=Target)
+    target_name = models.CharField(max_length=300)
+    action = models.CharField(max_length=16, choices=Action)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+    reverts = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reverted_by"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.target_type} {self.target_name}"
+
+
+class CallOutcome(models.TextChoices):
+    """How one attempt ended."""
+
+    SUCCESS = "success", "Success"
+    ERROR = "error", "Error"
+
+
+class CallLog(models.Model):
+    """One attempt at one provider for one call; attempts of a call share `request_id`."""
+
+    request_id = models.UUIDField(default=uuid.uuid4, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    task = models.CharField(max_length=64, db_index=True)
+    operation = models.CharField(max_length=16)
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=200)
+    response_model = models.CharField(max_length=200, blank=True)
+    attempt = models.PositiveSmallIntegerField()
+    is_fallback = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=16, choices=CallOutcome)
+    error_kind = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    latency_ms = models.FloatField()
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    image_count = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Channel, default=Channel.CODE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    prompt = models.TextField(blank=True)
+    response = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["task", "created_at"], name="calllog_task_time")]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.provider}/{self.model} #{self.attempt} {self.outcome}"
+
+
+class ModelPrice(models.Model):
+    """A price that overrides the bundled price data for one provider's model.
+
+    Token prices are USD per million tokens. An image price applies to one size and
+    quality, or to any when those are blank.
+    """
+
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=200)
+    input_per_million = models.DecimalField(
+        "input $/1M tokens", max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    output_per_million = models.DecimalField(
+        "output $/1M tokens", max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    per_image = models.DecimalField(
+        "$ per image", max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    image_size = models.CharField(max_length=32, blank=True, help_text="Blank: any size.")
+    image_quality = models.CharField(max_length=32, blank=True, help_text="Blank: any quality.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "model", "image_size", "image_quality"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "model", "image_size", "image_quality"],
+                name="unique_model_price",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"

@@ -1,0 +1,699 @@
+"""Writes to the AI configuration (the seed's AITaskConfigService), validated and recorded.
+
+Every function here validates with `aiconfig.validation`, writes in one
+transaction, and records a `ConfigChange`. Recording bumps the configuration
+version, so the next call in any process reads the new configuration.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from aiconfig.catalog import DEFAULT_TIMEOUT_SECONDS
+from aiconfig.exceptions import UnknownProvider, UnknownTask
+from aiconfig.models import (
+    Channel,
+    ConfigChange,
+    OutputKind,
+    Provider,
+    ProviderKind,
+    ProviderModel,
+    Source,
+    TaskAssignment,
+    TaskFallback,
+    TaskType,
+)
+from aiconfig.selectors import get_task_config, load_snapshot, providers_in_use
+from aiconfig.services.history import (
+    PROVIDER_FIELDS,
+    model_state,
+    provider_state,
+    record_change,
+    task_state,
+)
+from aiconfig.snapshots import ProviderInfo, Route, TaskConfig
+from aiconfig.validation import (
+    ConfigProblem,
+    check_provider,
+    check_task,
+)
+
+User = AbstractBaseUser | AnonymousUser | None
+RouteInput = Route | tuple[str, str] | Mapping[str, str] | str
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConfigValidationError(ValidationError):
+    """A proposed change breaks a rule; `problems` holds every error, keyed by field."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        by_field: dict[str, list[str]] = {}
+        for problem in self.problems:
+            by_field.setdefault(problem.field, []).append(problem.text)
+        super().__init__(by_field)
+
+    def __str__(self) -> str:
+        return "\n".join(p.text for p in self.problems)
+
+
+def _raise_on_errors(problems: Sequence[ConfigProblem]) -> list[ConfigProblem]:
+    errors = [p for p in problems if p.is_error]
+    if errors:
+        raise ConfigValidationError(errors)
+    return [p for p in problems if not p.is_error]
+
+
+def to_route(value: RouteInput) -> Route:
+    """Accept `Route`, `(provider, model)`, `{"provider":…, "model":…}` or `"provider:model"`."""
+    if isinstance(value, Route):
+        return Route(value.provider.strip().lower(), value.model.strip())
+    if isinstance(value, str):
+        return Route.parse(value)
+    if isinstance(value, Mapping):
+        return Route(
+            str(value.get("provider", "")).strip().lower(), str(value.get("model", "")).strip()
+        )
+    provider, model = value
+    return Route(provider.strip().lower(), (model or "").strip())
+
+
+def _with_default_model(
+    route: Route, *, output_kind: str, providers: Mapping[str, ProviderInfo]
+) -> tuple[Route, bool]:
+    """Fill a blank model from the provider's default for the task's output kind."""
+    if route.model:
+        return route, False
+    provider = providers.get(route.provider)
+    default = provider.default_model_for(output_kind) if provider else ""
+    return Route(route.provider, default), bool(default)
+
+
+@dataclass(frozen=True, slots=True)
+class ProposedTask:
+    """A complete assignment ready to validate and save."""
+
+    output_kind: str
+    primary: Route
+    primary_defaulted: bool
+    fallbacks: tuple[tuple[Route, bool], ...]
+    timeout_seconds: float
+    max_retries: int
+
+
+def validate_task_change(
+    *,
+    task: str,
+    output_kind: str,
+    primary: Route,
+    fallbacks: Sequence[Route],
+    timeout_seconds: float,
+    max_retries: int,
+    environ: Mapping[str, str] | None = None,
+) -> list[ConfigProblem]:
+    """All problems (errors and warnings) a proposed assignment would have."""
+    providers = load_snapshot().providers
+    return check_task(
+        task=task,
+        output_kind=output_kind,
+        primary=primary,
+        fallbacks=fallbacks,
+        timeout_seconds=timeout_seconds,
+        max_retries=max_retries,
+        providers=providers,
+        environ=environ,
+    )
+
+
+def _save_assignment(
+    *,
+    task: TaskType,
+    proposed: ProposedTask,
+    source: str,
+    fallback_source: str,
+) -> None:
+    assignment, created = TaskAssignment.objects.select_for_update().get_or_create(
+        task=task,
+        defaults={"provider": proposed.primary.provider},
+    )
+    if created or Route(assignment.provider, assignment.model) != proposed.primary:
+        assignment.source = source
+    assignment.provider = proposed.primary.provider
+    assignment.model = proposed.primary.model
+    assignment.model_defaulted = proposed.primary_defaulted
+    assignment.timeout_seconds = proposed.timeout_seconds
+    assignment.max_retries = proposed.max_retries
+    assignment.save()
+
+    old = [(Route(f.provider, f.model), f.source) for f in assignment.fallbacks.all()]
+    new = [route for route, _ in proposed.fallbacks]
+    if [route for route, _ in old] == new:
+        return
+    old_sources = dict(old)
+    assignment.fallbacks.all().delete()
+    TaskFallback.objects.bulk_create(
+        TaskFallback(
+            assignment=assignment,
+            position=position,
+            provider=route.provider,
+            model=route.model,
+            model_defaulted=defaulted,
+            # A fallback that was already there keeps its origin; new ones get this edit's.
+            source=old_sources.get(route, fallback_source),
+        )
+        for position, (route, defaulted) in enumerate(proposed.fallbacks)
+    )
+
+
+def update_task_config(
+    *,
+    task: str,
+    provider: str | None = None,
+    model: str | None = None,
+    fallbacks: Sequence[RouteInput] | None = None,
+    timeout_seconds: float | None = None,
+    max_retries: int | None = None,
+    output_kind: str | None = None,
+    description: str | None = None,
+    channel: str = Channel.CODE,
+    user: User = None,
+    source: str = Source.EDITED,
+    environ: Mapping[str, str] | None = None,
+) -> TaskConfig:
+    """Change a task's assignment; arguments left as None keep their current value.
+
+    A provider given without a model gets that provider's default model for the
+    task's output kind. Raises `ConfigValidationError` (nothing saved) when the
+    result would break a rule; warnings (missing key, unknown capabilities) do not
+    block saving. The change is effective for the next call in every process.
+    """
+    with transaction.atomic():
+        try:
+            task_row = TaskType.objects.select_for_update().get(name=task)
+        except TaskType.DoesNotExist:
+            raise UnknownTask(task, list(TaskType.objects.values_list("name", flat=True))) from None
+        before = task_state(task_row)
+        snapshot = load_snapshot()
+        current = snapshot.tasks.get(task)
+        kind = output_kind or task_row.output_kind
+
+        if provider is None and model is None:
+            primary = current.primary.route if current else Route("", "")
+            primary_defaulted = current.primary.model_defaulted if current else False
+        else:
+            base_provider = (
+                provider if provider is not None else (current.provider if current else "")
+            )
+            primary, primary_defaulted = _with_default_model(
+                to_route((base_provider, model or "")),
+                output_kind=kind,
+                providers=snapshot.providers,
+            )
+        if fallbacks is None:
+            chain = (
+                tuple((f.route, f.model_defaulted) for f in current.fallbacks) if current else ()
+            )
+        else:
+            chain = tuple(
+                _with_default_model(to_route(f), output_kind=kind, providers=snapshot.providers)
+                for f in fallbacks
+            )
+        proposed = ProposedTask(
+            output_kind=kind,
+            primary=primary,
+            primary_defaulted=primary_defaulted,
+            fallbacks=chain,
+            timeout_seconds=float(
+                timeout_seconds
+                if timeout_seconds is not None
+                else (current.timeout_seconds if current else DEFAULT_TIMEOUT_SECONDS[kind])
+            ),
+            max_retries=int(
+                max_retries if max_retries is not None else (current.max_retries if current else 0)
+            ),
+        )
+        _raise_on_errors(
+            check_task(
+                task=task,
+                output_kind=kind,
+                primary=proposed.primary,
+                fallbacks=[route for route, _ in proposed.fallbacks],
+                timeout_seconds=proposed.timeout_seconds,
+                max_retries=proposed.max_retries,
+                providers=snapshot.providers,
+                environ=environ,
+            )
+        )
+        if output_kind is not None or description is not None:
+            task_row.output_kind = kind
+            if description is not None:
+                task_row.description = description.strip()
+            task_row.save(update_fields=["output_kind", "description"])
+        _save_assignment(task=task_row, proposed=proposed, source=source, fallback_source=source)
+        after = task_state(task_row)
+        if after != before:
+            record_change(
+                target_type=ConfigChange.Target.TASK,
+                target_name=task,
+                before=before,
+                after=after,
+                channel=channel,
+                user=user,
+            )
+    return get_task_config(task=task)
+
+
+def validate_task_name(name: str) -> str:
+    """Normalise a new task's name, or raise ValidationError saying what is allowed."""
+    normalised = name.strip().lower().replace("_", "-")
+    if not NAME_RE.match(normalised):
+        raise ValidationError(
+            {
+                "name": [
+                    f"'{name}' is not a valid task name: use lowercase letters, digits and "
+                    "hyphens, starting with a letter (e.g. 'summaries')."
+                ]
+            }
+        )
+    return normalised
+
+
+def add_task(
+    *,
+    name: str,
+    output_kind: str = OutputKind.TEXT,
+    provider: str,
+    model: str = "",
+    fallbacks: Sequence[RouteInput] = (),
+    description: str = "",
+    timeout_seconds: float | None = None,
+    max_retries: int = 0,
+    channel: str = Channel.CODE,
+    user: User = None,
+    source: str = Source.EDITED,
+    builtin: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> TaskConfig:
+    """Create a task type with its assignment, validated as a whole; nothing is saved on error."""
+    name = validate_task_name(name)
+    if output_kind not in OutputKind.values:
+        raise ValidationError(
+            {"output_kind": [f"Unknown output kind '{output_kind}'. Use one of: "
+                             f"{', '.join(OutputKind.values)}."]}
+        )  # fmt: skip
+    with transaction.atomic():
+        if TaskType.objects.filter(name=name).exists():
+            raise ValidationError({"name": [f"A task named '{name}' already exists."]})
+        snapshot = load_snapshot()
+        primary, primary_defaulted = _with_default_model(
+            to_route((provider, model)), output_kind=output_kind, providers=snapshot.providers
+        )
+        chain = tuple(
+            _with_default_model(to_route(f), output_kind=output_kind, providers=snapshot.providers)
+            for f in fallbacks
+        )
+        proposed = ProposedTask(
+            output_kind=output_kind,
+            primary=primary,
+            primary_defaulted=primary_defaulted,
+            fallbacks=chain,
+            timeout_seconds=float(timeout_seconds or DEFAULT_TIMEOUT_SECONDS[output_kind]),
+            max_retries=max_retries,
+        )
+        _raise_on_errors(
+            check_task(
+                task=name,
+                output_kind=output_kind,
+                primary=primary,
+                fallbacks=[route for route, _ in chain],
+                timeout_seconds=proposed.timeout_seconds,
+                max_retries=max_retries,
+                providers=snapshot.providers,
+                environ=environ,
+            )
+        )
+        task_row = TaskType.objects.create(
+            name=name, output_kind=output_kind, description=description.strip(), builtin=builtin
+        )
+        _save_assignment(task=task_row, proposed=proposed, source=source, fallback_source=source)
+        record_change(
+            target_type=ConfigChange.Target.TASK,
+            target_name=name,
+            before=None,
+            after=task_state(task_row),
+            channel=channel,
+            user=user,
+        )
+    return get_task_config(task=name)
+
+
+def delete_task(*, name: str, channel: str = Channel.CODE, user: User = None) -> None:
+    """Delete a user-added task. Built-in tasks cannot be deleted."""
+    with transaction.atomic():
+        try:
+            task_row = TaskType.objects.select_for_update().get(name=name)
+        except TaskType.DoesNotExist:
+            raise UnknownTask(name, list(TaskType.objects.values_list("name", flat=True))) from None
+        if task_row.builtin:
+            raise ValidationError(f"'{name}' is a built-in task and cannot be deleted.")
+        before = task_state(task_row)
+        task_row.delete()
+        record_change(
+            target_type=ConfigChange.Target.TASK,
+            target_name=name,
+            before=before,
+            after=None,
+            channel=channel,
+            user=user,
+        )
+
+
+# --- providers -------------------------------------------------------------
+
+
+def _provider_info(row: Provider) -> ProviderInfo:
+    return provider_info_from_fields(
+        name=row.name,
+        fields={f: getattr(row, f) for f in (*PROVIDER_FIELDS, "base_url_source", "builtin")},
+    )
+
+
+def provider_info_from_fields(*, name: str, fields: Mapping[str, Any]) -> ProviderInfo:
+    """A `ProviderInfo` for proposed settings (used to validate before saving)."""
+    return ProviderInfo(
+        name=name,
+        label=fields.get("label", ""),
+        kind=fields.get("kind", ProviderKind.OPENAI_COMPATIBLE),
+        base_url=fields.get("base_url", ""),
+        base_url_source=fields.get("base_url_source", Source.EDITED),
+        api_key_env=fields.get("api_key_env", ""),
+        key_required=fields.get("key_required", True),
+        enabled=fields.get("enabled", True),
+        builtin=fields.get("builtin", False),
+        self_hosted=fields.get("self_hosted", False),
+        pricing_id=fields.get("pricing_id", ""),
+        default_text_model=fields.get("default_text_model", ""),
+        default_image_model=fields.get("default_image_model", ""),
+    )
+
+
+def _validate_provider_fields(fields: Mapping[str, Any]) -> None:
+    errors: dict[str, list[str]] = {}
+    if "kind" in fields and fields["kind"] not in ProviderKind.values:
+        errors["kind"] = [f"Unknown kind '{fields['kind']}'. Use one of: "
+                          f"{', '.join(ProviderKind.values)}."]  # fmt: skip
+    env_var = fields.get("api_key_env")
+    if env_var and not ENV_VAR_RE.match(env_var):
+        errors["api_key_env"] = [
+            f"'{env_var}' is not an environment variable name. Enter the variable's name "
+            "(e.g. MYPROVIDER_API_KEY), never the key itself."
+        ]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _check_provider_row(row: Provider) -> None:
+    in_use = providers_in_use(load_snapshot()).get(row.name, [])
+    problems = check_provider(provider=_provider_info(row), in_use_by=in_use)
+    # A bad URL is always an error when saving, used or not: nobody wants to store one.
+    errors = [p for p in problems if p.code == "malformed_base_url" or p.is_error]
+    if errors:
+        raise ConfigValidationError(errors)
+
+
+def update_provider(
+    *,
+    name: str,
+    channel: str = Channel.CODE,
+    user: User = None,
+    **changes: Any,
+) -> ProviderInfo:
+    """Change a provider's settings (`base_url`, `enabled`, `api_key_env`, ...), validated."""
+    unknown = set(changes) - set(PROVIDER_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown provider field(s): {', '.join(sorted(unknown))}.")
+    for key in ("base_url", "api_key_env", "label", "default_text_model", "default_image_model"):
+        if isinstance(changes.get(key), str):
+            changes[key] = changes[key].strip()
+    _validate_provider_fields(changes)
+    with transaction.atomic():
+        try:
+            row = Provider.objects.select_for_update().get(name=name)
+        except Provider.DoesNotExist:
+            raise UnknownProvider(name) from None
+        before = provider_state(row)
+        for key, value in changes.items():
+            setattr(row, key, value)
+        if "base_url" in changes and changes["base_url"] != before["base_url"]:
+            row.base_url_source = Source.ENV if channel == Channel.ENV else Source.EDITED
+        _check_provider_row(row)
+        row.save()
+        after = provider_state(row)
+        if after != before:
+            record_change(
+                target_type=ConfigChange.Target.PROVIDER,
+                target_name=name,
+                before=before,
+                after=after,
+                channel=channel,
+                user=user,
+            )
+    return _provider_info(row)
+
+
+def add_provider(
+    *,
+    name: str,
+    kind: str = ProviderKind.OPENAI_COMPATIBLE,
+    base_url: str = "",
+    api_key_env: str = "",
+    label: str = "",
+    key_required: bool | None = None,
+    enabled: bool = True,
+    self_hosted: bool = False,
+    pricing_id: str = "",
+    default_text_model: str = "",
+    default_image_model: str = "",
+    channel: str = Channel.CODE,
+    user: User = None,
+) -> ProviderInfo:
+    """Add a provider (usually a custom OpenAI-compatible endpoint)."""
+    name = name.strip().lower()
+    if not NAME_RE.match(name):
+        raise ValidationError(
+            {"name": [f"'{name}' is not a valid provider name: use lowercase letters, digits "
+                      "and hyphens, starting with a letter (e.g. 'my-vllm')."]}
+        )  # fmt: skip
+    fields = {
+        "label": label.strip(),
+        "kind": kind,
+        "base_url": base_url.strip(),
+        "api_key_env": api_key_env.strip(),
+        "key_required": bool(api_key_env.strip()) if key_required is None else key_required,
+        "enabled": enabled,
+        "self_hosted": self_hosted,
+        "pricing_id": pricing_id.strip(),
+        "default_text_model": default_text_model.strip(),
+        "default_image_model": default_image_model.strip(),
+    }
+    _validate_provider_fields(fields)
+    if kind == ProviderKind.OPENAI_COMPATIBLE and not fields["base_url"]:
+        raise ValidationError({"base_url": ["An OpenAI-compatible provider needs a base URL."]})
+    with transaction.atomic():
+        if Provider.objects.filter(name=name).exists():
+            raise ValidationError({"name": [f"A provider named '{name}' already exists."]})
+        row = Provider(name=name, base_url_source=Source.EDITED, **fields)
+        _check_provider_row(row)
+        row.save()
+        record_change(
+            target_type=ConfigChange.Target.PROVIDER,
+            target_name=name,
+            before=None,
+            after=provider_state(row),
+            channel=channel,
+            user=user,
+        )
+    return _provider_info(row)
+
+
+def delete_provider(*, name: str, channel: str = Channel.CODE, user: User = None) -> None:
+    """Delete a user-added provider that no task uses."""
+    with transaction.atomic():
+        try:
+            row = Provider.objects.select_for_update().get(name=name)
+        except Provider.DoesNotExist:
+            raise UnknownProvider(name) from None
+        if row.builtin:
+            raise ValidationError(
+                f"'{name}' is a built-in provider; disable it instead of deleting it."
+            )
+        users = providers_in_use(load_snapshot()).get(name, [])
+        if users:
+            raise ValidationError(
+                f"Provider '{name}' is used by {', '.join(users)}; reassign those tasks first."
+            )
+        before = provider_state(row)
+        row.delete()
+        record_change(
+            target_type=ConfigChange.Target.PROVIDER,
+            target_name=name,
+            before=before,
+            after=None,
+            channel=channel,
+            user=user,
+        )
+
+
+def save_provider_model(
+    *,
+    provider: str,
+    name: str,
+    supports_text: bool = False,
+    supports_image: bool = False,
+    supports_structured: bool = False,
+    supports_tools: bool = False,
+    notes: str = "",
+    channel: str = Channel.CODE,
+    user: User = None,
+) -> None:
+    """Add a model to a provider's list, or update its capabilities."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": ["Enter the model's name."]})
+    with transaction.atomic():
+        try:
+            provider_row = Provider.objects.get(name=provider)
+        except Provider.DoesNotExist:
+            raise UnknownProvider(provider) from None
+        row = ProviderModel.objects.filter(provider=provider_row, name=name).first()
+        before = model_state(row) if row else None
+        row = row or ProviderModel(provider=provider_row, name=name)
+        row.supports_text = supports_text
+        row.supports_image = supports_image
+        row.supports_structured = supports_structured
+        row.supports_tools = supports_tools
+        row.notes = notes.strip()
+        row.save()
+        after = model_state(row)
+        if after != before:
+            record_change(
+                target_type=ConfigChange.Target.MODEL,
+                target_name=f"{provider}/{name}",
+                before=before,
+                after=after,
+                channel=channel,
+                user=user,
+            )
+
+
+def delete_provider_model(
+    *, provider: str, name: str, channel: str = Channel.CODE, user: User = None
+) -> None:
+    """Remove a model from a provider's list (assignments naming it keep working)."""
+    with transaction.atomic():
+        row = ProviderModel.objects.filter(provider__name=provider, name=name).first()
+        if row is None:
+            raise ValidationError(f"Provider '{provider}' lists no model '{name}'.")
+        before = model_state(row)
+        row.delete()
+        record_change(
+            target_type=ConfigChange.Target.MODEL,
+            target_name=f"{provider}/{name}",
+            before=before,
+            after=None,
+            channel=channel,
+            user=user,
+        )
+
+
+# --- revert ----------------------------------------------------------------
+
+
+def revert_change(
+    *, change_id: int, channel: str = Channel.CODE, user: User = None
+) -> ConfigChange:
+    """Put the target of a recorded change back to its `before` state; the revert is recorded.
+
+    Goes through the same validated services as any edit, so a revert that would
+    break a rule (say, to a provider deleted since) fails with that rule's message.
+    """
+    change = ConfigChange.objects.get(pk=change_id)
+    before = change.before
+    name = change.target_name
+    with transaction.atomic():
+        latest_before = ConfigChange.objects.order_by("-id").values_list("id", flat=True).first()
+        if change.target_type == ConfigChange.Target.TASK:
+            _revert_task(name=name, state=before, channel=channel, user=user)
+        elif change.target_type == ConfigChange.Target.PROVIDER:
+            _revert_provider(name=name, state=before, channel=channel, user=user)
+        elif change.target_type == ConfigChange.Target.MODEL:
+            provider, _, model = name.partition("/")
+            if before is None:
+                delete_provider_model(provider=provider, name=model, channel=channel, user=user)
+            else:
+                save_provider_model(
+                    provider=provider, name=model, channel=channel, user=user, **before
+                )
+        else:
+            raise ValidationError(f"Changes to {change.target_type} cannot be reverted here.")
+        new = ConfigChange.objects.filter(pk__gt=latest_before or 0).order_by("-id").first()
+        if new is None:
+            raise ValidationError(
+                f"Nothing to revert: {change.target_type} '{name}' is already as it was "
+                f"before change #{change.pk}."
+            )
+        new.reverts = change
+        new.summary = f"revert of #{change.pk}: {new.summary}"[:500]
+        new.save(update_fields=["reverts", "summary"])
+    return new
+
+
+def _revert_task(*, name: str, state: dict[str, Any] | None, channel: str, user: User) -> None:
+    exists = TaskType.objects.filter(name=name).exists()
+    if state is None:
+        delete_task(name=name, channel=channel, user=user)
+        return
+    if not exists:
+        add_task(
+            name=name,
+            output_kind=state["output_kind"],
+            provider=state["provider"],
+            model=state["model"],
+            fallbacks=state.get("fallbacks", []),
+            description=state.get("description", ""),
+            timeout_seconds=state.get("timeout_seconds"),
+            max_retries=state.get("max_retries", 0),
+            channel=channel,
+            user=user,
+        )
+        return
+    update_task_config(
+        task=name,
+        provider=state["provider"],
+        model=state["model"],
+        fallbacks=state.get("fallbacks", []),
+        timeout_seconds=state.get("timeout_seconds"),
+        max_retries=state.get("max_retries"),
+        output_kind=state.get("output_kind"),
+        description=state.get("description"),
+        channel=channel,
+        user=user,
+    )
+
+
+def _revert_provider(*, name: str, state: dict[str, Any] | None, channel: str, user: User) -> None:
+    if state is None:
+        delete_provider(name=name, channel=channel, user=user)
+    elif not Provider.objects.filter(name=name).exists():
+        add_provider(name=name, channel=channel, user=user, **state)
+    else:
+        update_provider(name=name, channel=channel, user=user, **state)

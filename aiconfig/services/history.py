@@ -1,0 +1,144 @@
+"""Change history: every configuration write records who, when, and before/after.
+
+The snapshots stored here are plain JSON, complete enough that reverting a change
+is just applying its `before` state again through the normal services.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from aiconfig.models import (
+    Channel,
+    ConfigChange,
+    Provider,
+    ProviderModel,
+    TaskAssignment,
+    TaskType,
+)
+
+State = dict[str, Any]
+
+PROVIDER_FIELDS = (
+    "label",
+    "kind",
+    "base_url",
+    "api_key_env",
+    "key_required",
+    "enabled",
+    "self_hosted",
+    "pricing_id",
+    "default_text_model",
+    "default_image_model",
+)
+MODEL_FIELDS = ("supports_text", "supports_image", "supports_structured", "supports_tools", "notes")
+
+
+def task_state(task: TaskType) -> State:
+    """A task's full configuration as JSON-ready data."""
+    state: State = {"output_kind": task.output_kind, "description": task.description}
+    # Queried afresh: `task.assignment` may be a cached instance from before the write.
+    assignment = TaskAssignment.objects.filter(task=task).first()
+    if assignment is None:
+        return state
+    state.update(
+        provider=assignment.provider,
+        model=assignment.model,
+        fallbacks=[
+            {"provider": f.provider, "model": f.model}
+            for f in assignment.fallbacks.order_by("position")
+        ],
+        timeout_seconds=assignment.timeout_seconds,
+        max_retries=assignment.max_retries,
+    )
+    return state
+
+
+def provider_state(provider: Provider) -> State:
+    """A provider's settings as JSON-ready data (the key itself is never part of it)."""
+    return {name: getattr(provider, name) for name in PROVIDER_FIELDS}
+
+
+def model_state(model: ProviderModel) -> State:
+    """A listed model's capabilities as JSON-ready data."""
+    return {name: getattr(model, name) for name in MODEL_FIELDS}
+
+
+def _describe_route(state: State) -> str:
+    return f"{state.get('provider')}/{state.get('model')}"
+
+
+def describe_change(target_type: str, before: State | None, after: State | None) -> str:
+    """A one-line human summary of what changed."""
+    if before is None and after is not None:
+        if target_type == ConfigChange.Target.TASK and "provider" in after:
+            return f"created → {_describe_route(after)}"
+        return "created"
+    if after is None:
+        return "deleted"
+    assert before is not None
+    parts: list[str] = []
+    if target_type == ConfigChange.Target.TASK:
+        if (before.get("provider"), before.get("model")) != (
+            after.get("provider"),
+            after.get("model"),
+        ):
+            parts.append(f"primary {_describe_route(before)} → {_describe_route(after)}")
+        if before.get("fallbacks") != after.get("fallbacks"):
+            old = ", ".join(_describe_route(f) for f in before.get("fallbacks") or []) or "none"
+            new = ", ".join(_describe_route(f) for f in after.get("fallbacks") or []) or "none"
+            parts.append(f"fallbacks {old} → {new}")
+        for key, label in (
+            ("timeout_seconds", "timeout"),
+            ("max_retries", "retries"),
+            ("output_kind", "output"),
+            ("description", "description"),
+        ):
+            if before.get(key) != after.get(key):
+                parts.append(f"{label} {before.get(key)} → {after.get(key)}")
+    else:
+        for key in sorted(set(before) | set(after)):
+            if before.get(key) != after.get(key):
+                parts.append(f"{key} {before.get(key)!r} → {after.get(key)!r}")
+    return "; ".join(parts) or "no change"
+
+
+def _user_or_none(user: AbstractBaseUser | AnonymousUser | None) -> AbstractBaseUser | None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user  # type: ignore[return-value]
+
+
+def record_change(
+    *,
+    target_type: str,
+    target_name: str,
+    before: State | None,
+    after: State | None,
+    channel: str,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    reverts: ConfigChange | None = None,
+) -> ConfigChange:
+    """Store one change. Its new id becomes the configuration version every process sees."""
+    if before is None:
+        action = ConfigChange.Action.CREATE
+    elif after is None:
+        action = ConfigChange.Action.DELETE
+    else:
+        action = ConfigChange.Action.UPDATE
+    summary = describe_change(target_type, before, after)
+    if reverts is not None:
+        summary = f"revert of #{reverts.pk}: {summary}"
+    return ConfigChange.objects.create(
+        target_type=target_type,
+        target_name=target_name,
+        action=action,
+        before=before,
+        after=after,
+        channel=channel if channel in Channel.values else Channel.CODE,
+        user=_user_or_none(user),
+        summary=summary[:500],
+        reverts=reverts,
+    )

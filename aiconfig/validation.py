@@ -1,0 +1,364 @@
+"""The rules a configuration must follow, in one place.
+
+The same functions back model forms, the admin, the CLI, the services, the
+dashboard warnings and `manage.py check`. Each problem names the task, the
+provider/model and what to do about it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from aiconfig.catalog import (
+    BUILTIN_PROVIDERS_BY_NAME,
+    CAPABILITY_FOR_KIND,
+    CAPABILITY_WORDS,
+    task_env_prefix,
+)
+from aiconfig.models import OutputKind, ProviderKind
+from aiconfig.snapshots import ConfigSnapshot, ProviderInfo, Route, TaskConfig
+
+ERROR: Literal["error"] = "error"
+WARNING: Literal["warning"] = "warning"
+
+MAX_TIMEOUT_SECONDS = 600.0
+MAX_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One thing wrong (error) or worth a look (warning) in the configuration."""
+
+    level: Literal["error", "warning"]
+    code: str
+    message: str
+    fix: str = ""
+    task: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    # Which input the problem belongs to, so forms can show it next to that field:
+    # "provider", "model", "fallbacks.0.model", "timeout_seconds", "base_url", ...
+    field: str = "__all__"
+
+    @property
+    def text(self) -> str:
+        """The message followed by its fix."""
+        return f"{self.message} {self.fix}".strip()
+
+    @property
+    def is_error(self) -> bool:
+        """True for problems that block saving and calls."""
+        return self.level == ERROR
+
+
+def is_valid_base_url(url: str) -> bool:
+    """An absolute http(s) URL with a host and no whitespace."""
+    if not url or any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a non-numeric port
+    except ValueError:
+        return False
+    del port
+    return parts.scheme in {"http", "https"} and bool(parts.hostname)
+
+
+def _suggestions(snapshot_providers: Mapping[str, ProviderInfo], capability: str) -> str:
+    """A few provider/model pairs that can do `capability`, for fix hints."""
+    found: list[str] = []
+    for provider in snapshot_providers.values():
+        if not provider.enabled:
+            continue
+        default = (
+            provider.default_image_model if capability == "image" else provider.default_text_model
+        )
+        model = provider.models.get(default)
+        if model and model.supports(capability):
+            found.append(f"{provider.name}/{model.name}")
+    return ", ".join(found[:3])
+
+
+def check_route(
+    *,
+    task: str,
+    output_kind: str,
+    route: Route,
+    position: int,
+    providers: Mapping[str, ProviderInfo],
+    environ: Mapping[str, str] | None = None,
+) -> list[ConfigProblem]:
+    """Problems with one step of a task's chain (position 0 is the primary)."""
+    prefix = "" if position == 0 else f"fallbacks.{position - 1}."
+    where = "" if position == 0 else f" (fallback {position})"
+    env_prefix = task_env_prefix(task) + ("_" if position == 0 else "_FALLBACK_")
+    capability = CAPABILITY_FOR_KIND[output_kind]
+    problems: list[ConfigProblem] = []
+    provider = providers.get(route.provider)
+    if provider is None:
+        known = ", ".join(sorted(providers)) or "none"
+        problems.append(
+            ConfigProblem(
+                ERROR,
+                "unknown_provider",
+                f"Task '{task}'{where}: unknown provider '{route.provider}'.",
+                f"Use one of: {known} (set {env_prefix}PROVIDER, or pick one on the Tasks page), "
+                "or add the provider first.",
+                task=task,
+                provider=route.provider,
+                model=route.model,
+                field=prefix + "provider",
+            )
+        )
+        return problems
+
+    if not provider.enabled:
+        problems.append(
+            ConfigProblem(
+                WARNING,
+                "provider_disabled",
+                f"Task '{task}'{where}: provider '{provider.name}' is disabled, so calls skip it.",
+                "Enable it on the Providers page or assign another provider.",
+                task=task,
+                provider=provider.name,
+                model=route.model,
+                field=prefix + "provider",
+            )
+        )
+
+    if capability == "image" and provider.kind == ProviderKind.ANTHROPIC:
+        problems.append(
+            ConfigProblem(
+                ERROR,
+                "capability",
+                f"Task '{task}'{where}: Anthropic does not generate images "
+                f"('{route}' cannot serve an image task).",
+                f"Assign an image model instead, e.g. {_suggestions(providers, 'image')}.",
+                task=task,
+                provider=provider.name,
+                model=route.model,
+                field=prefix + "provider",
+            )
+        )
+    elif not route.model:
+        problems.append(
+            ConfigProblem(
+                ERROR,
+                "missing_model",
+                f"Task '{task}'{where}: no model set and provider '{provider.name}' has no "
+                "default model for this task.",
+                f"Set {env_prefix}MODEL or choose a model.",
+                task=task,
+                provider=provider.name,
+                field=prefix + "model",
+            )
+        )
+    else:
+        info = provider.models.get(route.model)
+        if info is None:
+            problems.append(
+                ConfigProblem(
+                    WARNING,
+                    "unknown_capabilities",
+                    f"Task '{task}'{where}: model '{provider.name}/{route.model}' is not in the "
+                    f"model list, so whether it can {CAPABILITY_WORDS[capability]} is unknown.",
+                    "Add it to the provider's models with its capabilities to silence this.",
+                    task=task,
+                    provider=provider.name,
+                    model=route.model,
+                    field=prefix + "model",
+                )
+            )
+        elif not info.supports(capability):
+            problems.append(
+                ConfigProblem(
+                    ERROR,
+                    "capability",
+                    f"Task '{task}'{where}: model '{provider.name}/{route.model}' cannot "
+                    f"{CAPABILITY_WORDS[capability]}.",
+                    f"Assign a model that can, e.g. {_suggestions(providers, capability)}.",
+                    task=task,
+                    provider=provider.name,
+                    model=route.model,
+                    field=prefix + "model",
+                )
+            )
+
+    status = provider.key_status(environ)
+    if not status.ok:
+        problems.append(
+            ConfigProblem(
+                WARNING,
+                "provider_not_initialized",
+                f"Provider not initialized: task '{task}'{where} uses '{provider.name}' but "
+                f"{provider.api_key_env or 'its API key variable'} is not set.",
+                f"Set {provider.api_key_env or 'the key variable'} in the environment or .env "
+                "and restart.",
+                task=task,
+                provider=provider.name,
+                model=route.model,
+                field=prefix + "provider",
+            )
+        )
+    return problems
+
+
+def check_task(
+    *,
+    task: str,
+    output_kind: str,
+    primary: Route,
+    fallbacks: Sequence[Route],
+    timeout_seconds: float,
+    max_retries: int,
+    providers: Mapping[str, ProviderInfo],
+    environ: Mapping[str, str] | None = None,
+) -> list[ConfigProblem]:
+    """Every problem with a whole assignment, whether proposed or stored."""
+    problems: list[ConfigProblem] = []
+    if output_kind not in OutputKind.values:
+        problems.append(
+            ConfigProblem(
+                ERROR,
+                "output_kind",
+                f"Task '{task}': unknown output kind '{output_kind}'.",
+                f"Use one of: {', '.join(OutputKind.values)}.",
+                task=task,
+                field="output_kind",
+            )
+        )
+        return problems
+    for position, route in enumerate((primary, *fallbacks)):
+        problems += check_route(
+            task=task,
+            output_kind=output_kind,
+            route=route,
+            position=position,
+            providers=providers,
+            environ=environ,
+        )
+    seen: dict[Route, int] = {primary: 0}
+    for index, route in enumerate(fallbacks, start=1):
+        if route == primary:
+            problems.append(
+                ConfigProblem(
+                    ERROR,
+                    "fallback_same_as_primary",
+                    f"Task '{task}' (fallback {index}): '{route}' is the same as the primary, "
+                    "so it cannot help when the primary fails.",
+                    "Choose a different provider or model, or remove this fallback.",
+                    task=task,
+                    provider=route.provider,
+                    model=route.model,
+                    field=f"fallbacks.{index - 1}.model",
+                )
+            )
+        elif route in seen:
+            problems.append(
+                ConfigProblem(
+                    ERROR,
+                    "duplicate_fallback",
+                    f"Task '{task}' (fallback {index}): '{route}' is already fallback "
+                    f"{seen[route]}.",
+                    "Remove the duplicate.",
+                    task=task,
+                    provider=route.provider,
+                    model=route.model,
+                    field=f"fallbacks.{index - 1}.model",
+                )
+            )
+        seen.setdefault(route, index)
+    if not 0 < timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        problems.append(
+            ConfigProblem(
+                ERROR,
+                "timeout",
+                f"Task '{task}': timeout {timeout_seconds:g}s is out of range.",
+                f"Use more than 0 and at most {MAX_TIMEOUT_SECONDS:g} seconds.",
+                task=task,
+                field="timeout_seconds",
+            )
+        )
+    if not 0 <= max_retries <= MAX_RETRIES:
+        problems.append(
+            ConfigProblem(
+                ERROR,
+                "retries",
+                f"Task '{task}': {max_retries} retries is out of range.",
+                f"Use 0 to {MAX_RETRIES}.",
+                task=task,
+                field="max_retries",
+            )
+        )
+    return problems
+
+
+def check_provider(*, provider: ProviderInfo, in_use_by: Iterable[str] = ()) -> list[ConfigProblem]:
+    """Problems with a provider's own settings; errors only matter when a task uses it."""
+    users = sorted(set(in_use_by))
+    level = ERROR if users else WARNING
+    used = f" (used by {', '.join(users)})" if users else ""
+    problems: list[ConfigProblem] = []
+    url = provider.effective_base_url
+    spec = BUILTIN_PROVIDERS_BY_NAME.get(provider.name)
+    if not url and users:
+        problems.append(
+            ConfigProblem(
+                level,
+                "missing_base_url",
+                f"Provider '{provider.name}'{used} has no base URL.",
+                f"Set {spec.base_url_env} or set it on the Providers page."
+                if spec
+                else "Set it on the Providers page.",
+                provider=provider.name,
+                field="base_url",
+            )
+        )
+    elif url and not is_valid_base_url(url):
+        problems.append(
+            ConfigProblem(
+                level,
+                "malformed_base_url",
+                f"Provider '{provider.name}'{used}: base URL '{url}' is not a valid http(s) URL.",
+                "Use an absolute URL such as https://api.example.com/v1.",
+                provider=provider.name,
+                field="base_url",
+            )
+        )
+    return problems
+
+
+def check_task_config(
+    *, config: TaskConfig, providers: Mapping[str, ProviderInfo], environ: Mapping[str, str]
+) -> list[ConfigProblem]:
+    """Problems with a stored task configuration."""
+    return check_task(
+        task=config.task,
+        output_kind=config.output_kind,
+        primary=config.primary.route,
+        fallbacks=[f.route for f in config.fallbacks],
+        timeout_seconds=config.timeout_seconds,
+        max_retries=config.max_retries,
+        providers=providers,
+        environ=environ,
+    )
+
+
+def check_snapshot(
+    snapshot: ConfigSnapshot, *, environ: Mapping[str, str] | None = None
+) -> list[ConfigProblem]:
+    """Every problem in the whole configuration: tasks first, then providers."""
+    environ = os.environ if environ is None else environ
+    problems: list[ConfigProblem] = []
+    users: dict[str, set[str]] = {}
+    for config in snapshot.tasks.values():
+        problems += check_task_config(config=config, providers=snapshot.providers, environ=environ)
+        for step in config.chain:
+            users.setdefault(step.provider, set()).add(config.task)
+    for provider in snapshot.providers.values():
+        problems += check_provider(provider=provider, in_use_by=users.get(provider.name, ()))
+    return problems

@@ -1,0 +1,189 @@
+"""Shared fixtures: a clean AI environment, fresh databases for subprocess runs, users."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Variables that would leak a developer's own AI setup into the tests.
+AI_ENV_RE = re.compile(r"^(AI_\w+|\w+_API_KEY|\w+_BASE_URL|AICONFIG_\w+)$")
+
+
+def _clean_environ(environ: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if not AI_ENV_RE.match(k)}
+
+
+@pytest.fixture(scope="session")
+def _clean_ai_environ() -> Iterator[None]:
+    """Drop every AI_*, *_API_KEY and *_BASE_URL variable for the whole session."""
+    removed = {k: v for k, v in os.environ.items() if AI_ENV_RE.match(k)}
+    for key in removed:
+        del os.environ[key]
+    yield
+    os.environ.update(removed)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(_clean_ai_environ: None, django_db_setup: None) -> None:
+    """The test database, seeded (by migrate) from a clean environment."""
+
+
+@pytest.fixture(autouse=True)
+def _fresh_config_cache() -> Iterator[None]:
+    from aiconfig.selectors import clear_config_cache
+
+    clear_config_cache()
+    yield
+    clear_config_cache()
+
+
+# --- subprocess runs against a brand-new database ------------------------------------
+
+
+def _postgres_fresh_database(url: str) -> tuple[str, Callable[[], None]]:
+    """Create an empty database on the same server; return its URL and a dropper."""
+    import psycopg
+    from psycopg import sql
+
+    base, _, _ = url.rpartition("/")
+    name = f"aiconfig_sub_{uuid.uuid4().hex[:10]}"
+    admin_url = base.replace("postgresql://", "postgres://") + "/postgres"
+    with psycopg.connect(admin_url.replace("postgres://", "postgresql://"), autocommit=True) as c:
+        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+    def drop() -> None:
+        with psycopg.connect(
+            admin_url.replace("postgres://", "postgresql://"), autocommit=True
+        ) as c:
+            c.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    return f"{base}/{name}", drop
+
+
+class Manage:
+    """Runs `manage.py` in a subprocess against its own empty database."""
+
+    def __init__(self, database_url: str, workdir: Path) -> None:
+        self.database_url = database_url
+        self.workdir = workdir
+        self.env: dict[str, str] = {}
+
+    def base_env(self) -> dict[str, str]:
+        """The environment every run gets: clean of AI settings, no `.env` file."""
+        env = _clean_environ(dict(os.environ))
+        env.update(
+            DATABASE_URL=self.database_url,
+            DEBUG="1",
+            AICONFIG_ENV_FILE=str(self.workdir / "no.env"),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one command; `env` adds AI settings for this run only."""
+        full_env = self.base_env()
+        full_env.update(self.env)
+        full_env.update(env or {})
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"manage.py {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result
+
+    def json(self, *args: str, env: dict[str, str] | None = None) -> Any:
+        """Run a command that prints JSON and parse it."""
+        return json.loads(self(*args, env=env).stdout)
+
+
+@pytest.fixture
+def manage(tmp_path: Path) -> Iterator[Manage]:
+    """`manage.py` on an empty database: SQLite by default, PostgreSQL when the suite runs on it."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        fresh_url, drop = _postgres_fresh_database(url)
+        try:
+            yield Manage(fresh_url, tmp_path)
+        finally:
+            drop()
+    else:
+        yield Manage(f"sqlite:///{tmp_path / 'db.sqlite3'}", tmp_path)
+
+
+# --- users -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def editor(django_user_model: Any) -> Any:
+    """A staff user allowed to change the configuration and run tasks."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user(
+        username="editor", password="editor-pass-123", is_staff=True
+    )
+    codenames = [
+        f"{action}_{model}"
+        for action in ("view", "change", "add", "delete")
+        for model in (
+            "provider",
+            "providermodel",
+            "tasktype",
+            "taskassignment",
+            "taskfallback",
+            "configchange",
+            "modelprice",
+            "calllog",
+        )
+    ] + ["run_task"]
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="aiconfig", codename__in=codenames)
+    )
+    return user
+
+
+@pytest.fixture
+def viewer(django_user_model: Any) -> Any:
+    """A signed-in user with no change permission: sees everything, changes nothing."""
+    return django_user_model.objects.create_user(username="viewer", password="viewer-pass-123")
+
+
+# --- fake AI provider for the adapters --------------------------------------------------
+
+from tests.fake_provider import FakeProvider  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def _fake_provider_server() -> Iterator[FakeProvider]:
+    """One fake OpenAI/Anthropic HTTP server on 127.0.0.1 for the whole session."""
+    with FakeProvider() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_provider(_fake_provider_server: FakeProvider) -> FakeProvider:
+    """The session's fake provider, with its recorded requests and per-model counters reset."""
+    _fake_provider_server.reset()
+    return _fake_provider_server
