@@ -1,0 +1,481 @@
+"""Adapter for the Anthropic Messages API via the `anthropic` SDK."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Generator
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import anthropic
+from anthropic.types import Message
+
+from ._common import (
+    ErrorContext,
+    call_sdk,
+    check_event_stream,
+    elapsed_ms,
+    int_or_none,
+    map_exception,
+    parse_json_text,
+    reading_response,
+    safe_cause,
+    safe_schema_name,
+)
+from ._common import (
+    check_base_url as _check_base_url,
+)
+from .base import (
+    DEFAULT_BASE_URLS,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    ClientConfig,
+    ImageRequest,
+    ImageResult,
+    StructuredRequest,
+    StructuredResult,
+    TextRequest,
+    TextResult,
+    TextStream,
+    ToolCall,
+    Usage,
+)
+from .errors import (
+    AdapterError,
+    CapabilityNotSupported,
+    InvalidRequest,
+    ProviderError,
+    ProviderNotInitialized,
+)
+
+# The Messages API insists on max_tokens; this is what we ask for when the caller doesn't say.
+DEFAULT_MAX_TOKENS = 1024
+
+_STOP_REASONS = {
+    "end_turn": "end",
+    "stop_sequence": "end",
+    "tool_use": "tool_calls",
+    "max_tokens": "max_tokens",
+    "model_context_window_exceeded": "max_tokens",
+}
+_TOOL_CHOICES: dict[str, dict[str, str]] = {
+    "auto": {"type": "auto"},
+    "required": {"type": "any"},
+    "none": {"type": "none"},
+}
+# Tool input schemas must describe an object; other schemas are wrapped in one.
+_WRAP_KEY = "result"
+
+
+class AnthropicAdapter:
+    """Talks to the Anthropic Messages API through the `anthropic` SDK.
+
+    The SDK client gets the key, base URL and timeout explicitly, no retries, no
+    OpenTelemetry, and none of the `ANTHROPIC_*` environment or profile files.
+    """
+
+    requires_key: ClassVar[bool] = True
+
+    config: ClientConfig
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        base_url = (config.base_url or "").strip() or DEFAULT_BASE_URLS["anthropic"]
+        self._ctx = ErrorContext(
+            provider=config.provider_name,
+            base_url=base_url,
+            timeout_seconds=config.timeout_seconds,
+            # The stripped key is what travels, so it is what a server could echo.
+            secrets=(config.api_key, (config.api_key or "").strip()),
+        )
+        self._client: anthropic.Anthropic | None = None
+        self._setup_problem: Callable[[], AdapterError] | None = None
+
+        key = (config.api_key or "").strip() or None
+        name = config.provider_name
+        if key is None:
+            # Never hand None to the SDK: it would go looking for ANTHROPIC_API_KEY,
+            # ANTHROPIC_AUTH_TOKEN, ANTHROPIC_PROFILE and config files on disk.
+            self._setup_problem = lambda: ProviderNotInitialized(
+                provider=name, key_env=config.key_env
+            )
+            return
+        try:
+            _check_base_url(base_url)
+            self._client = _build_client(
+                api_key=key, base_url=base_url, timeout=config.timeout_seconds
+            )
+        except Exception:
+            self._setup_problem = lambda: ProviderNotInitialized(
+                f"Provider not initialized: {name!r} has an unusable base URL ({base_url!r}).",
+                provider=name,
+            )
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the SDK's HTTP connection pool."""
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _sdk(self) -> anthropic.Anthropic:
+        if self._setup_problem is not None:
+            raise self._setup_problem()
+        assert self._client is not None
+        return self._client
+
+    # -- text --------------------------------------------------------------------
+
+    def _text_kwargs(self, request: TextRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": _max_tokens(request.max_tokens),
+            "messages": [{"role": "user", "content": request.prompt}],
+        }
+        if request.system:
+            kwargs["system"] = request.system
+        if request.temperature is not None:
+            # SDK 1.x+ dropped `temperature` from the signature; the API still takes
+            # it for models that support sampling, so it goes in the body directly.
+            kwargs["extra_body"] = {"temperature": request.temperature}
+        return kwargs
+
+    def generate_text(self, request: TextRequest) -> TextResult:
+        """Generate text with one Messages API call."""
+        client = self._sdk()
+        ctx = self._ctx.for_model(request.model)
+        kwargs = self._text_kwargs(request)
+        start = time.perf_counter()
+        message = call_sdk(ctx, lambda: client.messages.create(**kwargs))
+        latency = elapsed_ms(start)
+        with reading_response(ctx):
+            message = _expect_message(ctx, message)
+            return TextResult(
+                text=_joined_text(message),
+                model=message.model or request.model,
+                usage=_usage(message.usage),
+                latency_ms=latency,
+                finish_reason=message.stop_reason,
+            )
+
+    def stream_text(self, request: TextRequest) -> TextStream:
+        """Stream a message; HTTP errors raise here, before the first delta."""
+        client = self._sdk()
+        ctx = self._ctx.for_model(request.model)
+        kwargs = self._text_kwargs(request)
+        kwargs["stream"] = True
+        start = time.perf_counter()
+        stream = call_sdk(ctx, lambda: client.messages.create(**kwargs))
+        if not isinstance(stream, anthropic.Stream):
+            raise ctx.unreadable()
+        try:
+            check_event_stream(ctx, stream.response.headers)
+        except AdapterError:
+            stream.close()
+            raise
+        return TextStream(_iter_events(ctx, stream, request, start), on_close=stream.close)
+
+    # -- images ------------------------------------------------------------------
+
+    def generate_image(self, request: ImageRequest) -> ImageResult:
+        """Always refused: Anthropic has no image generation. No request is made."""
+        raise CapabilityNotSupported(
+            f"Anthropic does not generate images ({request.model!r}). "
+            "Assign an image model instead, e.g. openai/dall-e-3.",
+            provider=self.config.provider_name,
+        )
+
+    # -- structured output -------------------------------------------------------
+
+    def generate_structured(self, request: StructuredRequest) -> StructuredResult:
+        """Force a single tool whose input schema is the requested schema; its input is the data."""
+        client = self._sdk()
+        ctx = self._ctx.for_model(request.model)
+        name = safe_schema_name(request.schema_name)
+        input_schema, wrapped = _object_schema(request.schema)
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": _max_tokens(request.max_tokens),
+            "messages": [{"role": "user", "content": request.prompt}],
+            "tools": [
+                {
+                    "name": name,
+                    "description": f"Record the answer as `{name}`, following the input schema.",
+                    "input_schema": input_schema,
+                }
+            ],
+            "tool_choice": {"type": "tool", "name": name},
+        }
+        if request.system:
+            kwargs["system"] = request.system
+        start = time.perf_counter()
+        message = call_sdk(ctx, lambda: client.messages.create(**kwargs))
+        latency = elapsed_ms(start)
+        with reading_response(ctx):
+            message = _expect_message(ctx, message)
+            model = message.model or request.model
+            usage = _usage(message.usage)
+            tool_inputs = [
+                block.input
+                for block in message.content
+                if block.type == "tool_use" and block.name == name
+            ]
+            text = _joined_text(message)
+        if tool_inputs:
+            data: object = tool_inputs[0]
+            if wrapped and isinstance(data, dict) and _WRAP_KEY in data:
+                data = data[_WRAP_KEY]
+            return StructuredResult(
+                data=data, raw_text=json.dumps(data), model=model, usage=usage, latency_ms=latency
+            )
+        # A proxy or model that ignored the forced tool may still have answered in JSON.
+        if not text.strip():
+            raise ctx.make(ProviderError, "returned no structured output")
+        data = parse_json_text(ctx, text)
+        return StructuredResult(
+            data=data, raw_text=text, model=model, usage=usage, latency_ms=latency
+        )
+
+    # -- chat with tools ---------------------------------------------------------
+
+    def chat(self, request: ChatRequest) -> ChatResult:
+        """Run one assistant turn, offering `request.tools` as Anthropic tools."""
+        client = self._sdk()
+        ctx = self._ctx.for_model(request.model)
+        tool_choice = _TOOL_CHOICES.get(request.tool_choice)
+        if tool_choice is None:
+            raise ctx.make(InvalidRequest, f"unknown tool_choice {request.tool_choice!r}")
+        system, messages = _messages_to_wire(ctx, request.messages)
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": _max_tokens(request.max_tokens),
+            "messages": messages,
+        }
+        if system:
+            kwargs["system"] = system
+        if request.tools:
+            kwargs["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                for t in request.tools
+            ]
+            kwargs["tool_choice"] = tool_choice
+        start = time.perf_counter()
+        message = call_sdk(ctx, lambda: client.messages.create(**kwargs))
+        latency = elapsed_ms(start)
+        with reading_response(ctx):
+            message = _expect_message(ctx, message)
+            tool_calls = tuple(
+                ToolCall(id=block.id, name=block.name, arguments=_tool_input(ctx, block))
+                for block in message.content
+                if block.type == "tool_use"
+            )
+            stop = _STOP_REASONS.get(message.stop_reason or "", "other")
+            if tool_calls and stop == "end":
+                stop = "tool_calls"
+            return ChatResult(
+                message=ChatMessage(
+                    role="assistant", content=_joined_text(message), tool_calls=tool_calls
+                ),
+                stop_reason=stop,
+                model=message.model or request.model,
+                usage=_usage(message.usage),
+                latency_ms=latency,
+            )
+
+    # -- models ------------------------------------------------------------------
+
+    def list_models(self) -> list[str]:
+        """Model ids from `GET /v1/models` (first page)."""
+        client = self._sdk()
+        ctx = self._ctx
+        page = call_sdk(ctx, lambda: client.models.list())
+        with reading_response(ctx):
+            return [str(model.id) for model in page.data]
+
+
+def _build_client(*, api_key: str, base_url: str, timeout: float) -> anthropic.Anthropic:
+    """An SDK client that uses only what we pass, never the process environment."""
+    client = anthropic.Anthropic(
+        # An explicit api_key makes the SDK skip ANTHROPIC_API_KEY/AUTH_TOKEN,
+        # ANTHROPIC_PROFILE, federation variables and ~/.config profiles.
+        api_key=api_key,
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=0,
+        # "" rather than None, or it reads ANTHROPIC_WEBHOOK_SIGNING_KEY.
+        webhook_key="",
+        # Any value but None stops it reading ANTHROPIC_OPEN_TELEMETRY_*, one of
+        # which would copy prompts and answers into trace spans.
+        open_telemetry=False,
+    )
+    # The constructor always merges ANTHROPIC_CUSTOM_HEADERS into its headers, and
+    # those win over the auth header built from our key.
+    client._custom_headers = {}
+    return client
+
+
+def _max_tokens(value: int | None) -> int:
+    return DEFAULT_MAX_TOKENS if value is None else value
+
+
+def _expect_message(ctx: ErrorContext, value: object) -> Message:
+    # The SDK returns the raw text when the body is not JSON (e.g. an HTML page).
+    if not isinstance(value, Message):
+        raise ctx.unreadable()
+    return value
+
+
+def _joined_text(message: Message) -> str:
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+def _usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    return Usage(
+        input_tokens=int_or_none(getattr(usage, "input_tokens", None)),
+        output_tokens=int_or_none(getattr(usage, "output_tokens", None)),
+    )
+
+
+def _tool_input(ctx: ErrorContext, block: Any) -> dict[str, Any]:
+    value = block.input
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ctx.make(ProviderError, f"returned non-object input for tool {block.name!r}")
+    return dict(value)
+
+
+def _object_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The schema itself if it describes an object, else an object wrapping it."""
+    if schema.get("type") == "object" or ("properties" in schema and "type" not in schema):
+        return schema, False
+    inner = dict(schema)
+    wrapper: dict[str, Any] = {"type": "object", "required": [_WRAP_KEY]}
+    # `$ref`s point at the root, so the definitions move up to the wrapper.
+    for defs_key in ("$defs", "definitions"):
+        if defs_key in inner:
+            wrapper[defs_key] = inner.pop(defs_key)
+    wrapper["properties"] = {_WRAP_KEY: inner}
+    return wrapper, True
+
+
+def _messages_to_wire(
+    ctx: ErrorContext, messages: tuple[ChatMessage, ...]
+) -> tuple[str, list[dict[str, Any]]]:
+    """Split out the system prompt and turn the rest into Anthropic content blocks.
+
+    Consecutive same-role turns are merged, so a run of tool results becomes one
+    user message of tool_result blocks, as the API expects.
+    """
+    system_parts: list[str] = []
+    wire: list[dict[str, Any]] = []
+
+    def add(role: str, blocks: list[dict[str, Any]]) -> None:
+        if wire and wire[-1]["role"] == role:
+            wire[-1]["content"].extend(blocks)
+        else:
+            wire.append({"role": role, "content": blocks})
+
+    for message in messages:
+        if message.role == "system":
+            if message.content:
+                system_parts.append(message.content)
+        elif message.role == "user":
+            if message.content:
+                add("user", [{"type": "text", "text": message.content}])
+        elif message.role == "assistant":
+            blocks: list[dict[str, Any]] = []
+            if message.content:
+                blocks.append({"type": "text", "text": message.content})
+            blocks.extend(
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
+                for call in message.tool_calls
+            )
+            # The API rejects empty assistant turns.
+            if blocks:
+                add("assistant", blocks)
+        elif message.role == "tool":
+            if not message.tool_call_id:
+                raise ctx.make(InvalidRequest, "a tool message needs the tool_call_id it answers")
+            add(
+                "user",
+                [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": message.tool_call_id,
+                        "content": message.content,
+                    }
+                ],
+            )
+        else:
+            raise ctx.make(InvalidRequest, f"unsupported message role {message.role!r}")
+    return "\n\n".join(system_parts), wire
+
+
+def _iter_events(
+    ctx: ErrorContext,
+    stream: anthropic.Stream[Any],
+    request: TextRequest,
+    start: float,
+) -> Generator[str, None, TextResult]:
+    parts: list[str] = []
+    model = request.model
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    stop_reason: str | None = None
+    finished = False
+    try:
+        # Unlike the OpenAI SDK, this stream lets raw httpx2 errors through; they
+        # are mapped below like any other.
+        for event in stream:
+            text = ""
+            with reading_response(ctx):
+                kind = event.type
+                if kind == "message_start":
+                    model = event.message.model or model
+                    input_tokens = int_or_none(getattr(event.message.usage, "input_tokens", None))
+                elif kind == "content_block_delta":
+                    if event.delta.type == "text_delta":
+                        text = event.delta.text
+                elif kind == "message_delta":
+                    usage = event.usage
+                    output_tokens = int_or_none(getattr(usage, "output_tokens", None))
+                    late_input = int_or_none(getattr(usage, "input_tokens", None))
+                    if late_input is not None:
+                        input_tokens = late_input
+                    stop_reason = event.delta.stop_reason or stop_reason
+                elif kind == "message_stop":
+                    finished = True
+            if text:
+                parts.append(text)
+                yield text
+    except AdapterError:
+        raise
+    except Exception as exc:
+        raise map_exception(ctx, exc) from safe_cause(ctx, exc)
+    finally:
+        stream.close()
+    if not finished:
+        raise ctx.make(ProviderError, "stream ended before the response was complete")
+    return TextResult(
+        text="".join(parts),
+        model=model,
+        usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
+        latency_ms=elapsed_ms(start),
+        finish_reason=stop_reason,
+    )

@@ -1,0 +1,528 @@
+"""Adapter for the OpenAI API (chat completions, images, models) via the `openai` SDK."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Generator
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import httpx
+import openai
+from openai.types import ImagesResponse
+from openai.types.chat import ChatCompletion
+
+from ._common import (
+    ErrorContext,
+    call_sdk,
+    check_event_stream,
+    elapsed_ms,
+    int_or_none,
+    map_exception,
+    parse_json_text,
+    reading_response,
+    safe_cause,
+    safe_schema_name,
+)
+from ._common import (
+    check_base_url as _check_base_url,
+)
+from .base import (
+    DEFAULT_BASE_URLS,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    ClientConfig,
+    GeneratedImage,
+    ImageRequest,
+    ImageResult,
+    StructuredRequest,
+    StructuredResult,
+    TextRequest,
+    TextResult,
+    TextStream,
+    ToolCall,
+    Usage,
+)
+from .errors import AdapterError, InvalidRequest, ProviderError, ProviderNotInitialized
+
+_TOOL_CHOICES = frozenset({"auto", "required", "none"})
+_FINISH_REASONS = {
+    "stop": "end",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "length": "max_tokens",
+}
+_IMAGE_MIME_BY_FORMAT = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "svg": "image/svg+xml",
+}
+_MAX_IMAGE_DOWNLOAD_BYTES = 64 * 1024 * 1024
+
+
+def sniff_image_mime(data: bytes) -> str | None:
+    """The MIME type of common image formats, from their magic bytes."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data.lstrip().startswith((b"<svg", b"<?xml")):
+        return "image/svg+xml"
+    return None
+
+
+class OpenAIAdapter:
+    """Talks to api.openai.com (or anything serving the same API) through the `openai` SDK.
+
+    The SDK client is built once per adapter with no retries (the service layer owns
+    retries and fallbacks) and without consulting `OPENAI_*` environment variables.
+    """
+
+    # openai_compatible servers override these: a key is optional there, and
+    # `max_tokens` is the spelling that self-hosted servers understand.
+    requires_key: ClassVar[bool] = True
+    max_tokens_param: ClassVar[str] = "max_completion_tokens"
+    placeholder_key: ClassVar[str] = "not-needed"
+
+    config: ClientConfig
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        base_url = (config.base_url or "").strip() or DEFAULT_BASE_URLS.get(config.kind, "")
+        self._ctx = ErrorContext(
+            provider=config.provider_name,
+            base_url=base_url,
+            timeout_seconds=config.timeout_seconds,
+            # The stripped key is what travels, so it is what a server could echo.
+            secrets=(config.api_key, (config.api_key or "").strip()),
+        )
+        self._client: openai.OpenAI | None = None
+        # Configuration problems surface on first use, before any network call, so
+        # building an adapter for display or caching never raises.
+        self._setup_problem: Callable[[], AdapterError] | None = None
+
+        key = (config.api_key or "").strip() or None
+        name = config.provider_name
+        if key is None and self.requires_key:
+            self._setup_problem = lambda: ProviderNotInitialized(
+                provider=name, key_env=config.key_env
+            )
+            return
+        if not base_url:
+            self._setup_problem = lambda: ProviderNotInitialized(
+                f"Provider not initialized: {name!r} has no base URL.", provider=name
+            )
+            return
+        try:
+            _check_base_url(base_url)
+            self._client = _build_client(
+                api_key=key or self.placeholder_key,
+                base_url=base_url,
+                timeout=config.timeout_seconds,
+            )
+        except Exception:
+            self._setup_problem = lambda: ProviderNotInitialized(
+                f"Provider not initialized: {name!r} has an unusable base URL ({base_url!r}).",
+                provider=name,
+            )
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the SDK's HTTP connection pool."""
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _sdk(self) -> openai.OpenAI:
+        if self._setup_problem is not None:
+            raise self._setup_problem()
+        assert self._client is not None
+        return self._client
+
+    # -- text --------------------------------------------------------------------
+
+    def _text_kwargs(self, request: TextRequest) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages.append({"role": "user", "content": request.prompt})
+        kwargs: dict[str, Any] = {"model": request.model, "messages": messages}
+        if request.max_tokens is not None:
+            kwargs[self.max_tokens_param] = request.max_tokens
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        return kwargs
+
+    def generate_text(self, request: TextRequest) -> TextResult:
+        """Generate text with a single chat completion."""
+        client = self._sdk()
+        ctx = self._ctx.for_model(request.model)
+        kwargs = self._text_kwargs(request)
+        start = time.perf_counter()
+        completion = call_sdk(ctx, lambda: client.chat.completions.create(**kwargs))
+        latency = elapsed_ms(start)
+        with reading_response(ctx):
+            completion = _expect(ctx, completion, ChatCompletion)
+            choice = completion.choices[0]
+            return TextResult(
+                text=choice.message.content or "",
+                model=completion.model or request.model,
+                usage=_chat_usage(completion.usage),
+                latency_ms=latency,
+                finish_reason=choice.finish_reason,
+            )
+
+    def stream_text(self, request: TextRequest) -> TextStream:
+        """Stream a chat completion; HTTP errors raise here, before the first delta."""
+        client = self._sdk()
+        ctx = self._ctx.for_model(request.model)
+        kwargs = self._text_kwargs(request)
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
+        start = time.perf_counter()
+        stream = call_sdk(ctx, lambda: client.chat.completions.create(**kwargs))
+        if not isinstance(stream, openai.Stream):
+            raise ctx.unreadable()
+        try:
+            check_event_stream(ctx, stream.response.headers)
+        except AdapterError:
+            stream.close()
+            raise
+        return TextStream(_iter_chunks(ctx, stream, request, start), on_close=stream.close)
+
+    # -- images ------------------------------------------------------------------
+
+    def generate_image(self, request: ImageRequest) -> ImageResult:
+        """Generate images; base64 answers are decoded, URL answers are downloaded."""
+        client = self._sdk()
+        ctx = self._ctx.for_model(request.model)
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "prompt": request.prompt,
+            "size": request.size,
+            "n": request.n,
+        }
+        if request.quality:
+            kwargs["quality"] = request.quality
+        # DALL-E defaults to URLs; GPT image models always answer in base64 and
+        # reject `response_format` outright.
+        if request.model.startswith("dall-e"):
+            kwargs["response_format"] = "b64_json"
+        start = time.perf_counter()
+        response = call_sdk(ctx, lambda: client.images.generate(**kwargs))
+        with reading_response(ctx):
+            response = _expect(ctx, response, ImagesResponse)
+            items = list(response.data or [])
+            if not items:
+                raise ctx.make(ProviderError, "returned no images")
+            declared_mime = _IMAGE_MIME_BY_FORMAT.get(str(response.output_format or "").lower())
+            images: list[GeneratedImage] = []
+            for item in items:
+                header_mime: str | None = None
+                if item.b64_json:
+                    data = base64.b64decode(item.b64_json, validate=True)
+                elif item.url:
+                    data, header_mime = self._download(ctx, item.url)
+                else:
+                    raise ctx.unreadable("returned an image without data")
+                mime = declared_mime or sniff_image_mime(data) or header_mime or "image/png"
+                images.append(
+                    GeneratedImage(data=data, mime_type=mime, revised_prompt=item.revised_prompt)
+                )
+            usage = response.usage
+            return ImageResult(
+                images=tuple(images),
+                model=request.model,
+                usage=Usage(
+                    input_tokens=int_or_none(getattr(usage, "input_tokens", None)),
+                    output_tokens=int_or_none(getattr(usage, "output_tokens", None)),
+                    image_count=len(images),
+                ),
+                latency_ms=elapsed_ms(start),
+            )
+
+    def _download(self, ctx: ErrorContext, url: str) -> tuple[bytes, str | None]:
+        if not url.startswith(("https://", "http://")):
+            raise ctx.unreadable("returned an image URL that cannot be fetched")
+        try:
+            # No auth header: the URL is pre-signed, and our key must not travel to a CDN.
+            with (
+                httpx.Client(timeout=self.config.timeout_seconds, follow_redirects=True) as http,
+                http.stream("GET", url) as response,
+            ):
+                if response.status_code >= 400:
+                    raise ctx.make(
+                        ProviderError,
+                        f"image download failed (HTTP {response.status_code})",
+                        status_code=response.status_code,
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > _MAX_IMAGE_DOWNLOAD_BYTES:
+                        raise ctx.make(ProviderError, "image download too large")
+                    chunks.append(chunk)
+                content_type = response.headers.get("content-type", "").split(";")[0].strip()
+                mime = content_type if content_type.startswith("image/") else None
+                return b"".join(chunks), mime
+        except AdapterError:
+            raise
+        except Exception as exc:
+            raise map_exception(ctx, exc) from safe_cause(ctx, exc)
+
+    # -- structured output -------------------------------------------------------
+
+    def generate_structured(self, request: StructuredRequest) -> StructuredResult:
+        """Ask for JSON matching a schema (`response_format=json_schema`) and parse it."""
+        client = self._sdk()
+        ctx = self._ctx.for_model(request.model)
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages.append({"role": "user", "content": request.prompt})
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": messages,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": safe_schema_name(request.schema_name),
+                    "schema": request.schema,
+                    # Strict mode rejects many ordinary schemas (optional fields,
+                    # formats); validation happens in the service layer instead.
+                    "strict": False,
+                },
+            },
+        }
+        if request.max_tokens is not None:
+            kwargs[self.max_tokens_param] = request.max_tokens
+        start = time.perf_counter()
+        completion = call_sdk(ctx, lambda: client.chat.completions.create(**kwargs))
+        latency = elapsed_ms(start)
+        with reading_response(ctx):
+            completion = _expect(ctx, completion, ChatCompletion)
+            message = completion.choices[0].message
+            content = message.content
+            if not content:
+                refusal = getattr(message, "refusal", None)
+                if refusal:
+                    raise ctx.make(ProviderError, f"model refused to answer: {refusal}")
+                raise ctx.make(ProviderError, "returned no content")
+            model = completion.model or request.model
+            usage = _chat_usage(completion.usage)
+        data = parse_json_text(ctx, content)
+        return StructuredResult(
+            data=data, raw_text=content, model=model, usage=usage, latency_ms=latency
+        )
+
+    # -- chat with tools ---------------------------------------------------------
+
+    def chat(self, request: ChatRequest) -> ChatResult:
+        """Run one assistant turn, offering `request.tools` as functions."""
+        client = self._sdk()
+        ctx = self._ctx.for_model(request.model)
+        if request.tool_choice not in _TOOL_CHOICES:
+            raise ctx.make(InvalidRequest, f"unknown tool_choice {request.tool_choice!r}")
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": [_message_to_wire(ctx, m) for m in request.messages],
+        }
+        if request.tools:
+            kwargs["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": tool.parameters,
+                    },
+                }
+                for tool in request.tools
+            ]
+            kwargs["tool_choice"] = request.tool_choice
+        if request.max_tokens is not None:
+            kwargs[self.max_tokens_param] = request.max_tokens
+        start = time.perf_counter()
+        completion = call_sdk(ctx, lambda: client.chat.completions.create(**kwargs))
+        latency = elapsed_ms(start)
+        with reading_response(ctx):
+            completion = _expect(ctx, completion, ChatCompletion)
+            choice = completion.choices[0]
+            message = choice.message
+            tool_calls: list[ToolCall] = []
+            for call in message.tool_calls or []:
+                if getattr(call, "type", "function") != "function":
+                    continue  # custom (free-text) tools are never offered by us
+                tool_calls.append(
+                    ToolCall(
+                        id=call.id,
+                        name=call.function.name,
+                        arguments=_decode_arguments(
+                            ctx, call.function.arguments, call.function.name
+                        ),
+                    )
+                )
+            stop = _FINISH_REASONS.get(choice.finish_reason or "", "other")
+            # Some compatible servers report "stop" alongside tool calls.
+            if tool_calls and stop == "end":
+                stop = "tool_calls"
+            return ChatResult(
+                message=ChatMessage(
+                    role="assistant", content=message.content or "", tool_calls=tuple(tool_calls)
+                ),
+                stop_reason=stop,
+                model=completion.model or request.model,
+                usage=_chat_usage(completion.usage),
+                latency_ms=latency,
+            )
+
+    # -- models ------------------------------------------------------------------
+
+    def list_models(self) -> list[str]:
+        """Model ids from `GET /models` (first page)."""
+        client = self._sdk()
+        ctx = self._ctx
+        page = call_sdk(ctx, lambda: client.models.list())
+        with reading_response(ctx):
+            return [str(model.id) for model in page.data]
+
+
+def _build_client(*, api_key: str, base_url: str, timeout: float) -> openai.OpenAI:
+    """An SDK client that uses only what we pass, never the process environment."""
+    client = openai.OpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=0,
+        # Passing "" stops the SDK from reading OPENAI_ADMIN_KEY / OPENAI_WEBHOOK_SECRET.
+        admin_api_key="",
+        webhook_secret="",
+    )
+    # The constructor reads OPENAI_ORG_ID, OPENAI_PROJECT_ID and OPENAI_CUSTOM_HEADERS
+    # (which may even carry an Authorization header) when nothing is passed; passing
+    # "" would send empty headers instead, so clear what it picked up.
+    client.organization = None
+    client.project = None
+    client._custom_headers = {}
+    return client
+
+
+def _expect[T](ctx: ErrorContext, value: object, cls: type[T]) -> T:
+    # The SDK hands back the body as a plain string when it is not JSON (an HTML
+    # error page with status 200, say).
+    if not isinstance(value, cls):
+        raise ctx.unreadable()
+    return value
+
+
+def _chat_usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    return Usage(
+        input_tokens=int_or_none(getattr(usage, "prompt_tokens", None)),
+        output_tokens=int_or_none(getattr(usage, "completion_tokens", None)),
+    )
+
+
+def _decode_arguments(ctx: ErrorContext, raw: str | None, name: str) -> dict[str, Any]:
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ctx.make(ProviderError, f"returned unreadable arguments for tool {name!r}") from exc
+    if not isinstance(value, dict):
+        raise ctx.make(ProviderError, f"returned non-object arguments for tool {name!r}")
+    return value
+
+
+def _message_to_wire(ctx: ErrorContext, message: ChatMessage) -> dict[str, Any]:
+    if message.role in ("system", "user"):
+        return {"role": message.role, "content": message.content}
+    if message.role == "assistant":
+        wire: dict[str, Any] = {"role": "assistant", "content": message.content or None}
+        if message.tool_calls:
+            wire["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                }
+                for call in message.tool_calls
+            ]
+        elif wire["content"] is None:
+            wire["content"] = ""
+        return wire
+    if message.role == "tool":
+        if not message.tool_call_id:
+            raise ctx.make(InvalidRequest, "a tool message needs the tool_call_id it answers")
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    raise ctx.make(InvalidRequest, f"unsupported message role {message.role!r}")
+
+
+def _iter_chunks(
+    ctx: ErrorContext,
+    stream: openai.Stream[Any],
+    request: TextRequest,
+    start: float,
+) -> Generator[str, None, TextResult]:
+    parts: list[str] = []
+    usage = Usage()
+    model = request.model
+    finish_reason: str | None = None
+    try:
+        for chunk in stream:
+            texts: list[str] = []
+            with reading_response(ctx):
+                model = chunk.model or model
+                if chunk.usage is not None:
+                    usage = _chat_usage(chunk.usage)
+                for choice in chunk.choices:
+                    if choice.index != 0:
+                        continue
+                    if choice.delta is not None and choice.delta.content:
+                        texts.append(choice.delta.content)
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+            for text in texts:
+                parts.append(text)
+                yield text
+    except AdapterError:
+        raise
+    except Exception as exc:
+        raise map_exception(ctx, exc) from safe_cause(ctx, exc)
+    finally:
+        stream.close()
+    # Without a finish_reason the body was cut short (a proxy closing an
+    # un-chunked response looks like a clean end of stream).
+    if finish_reason is None:
+        raise ctx.make(ProviderError, "stream ended before the response was complete")
+    return TextResult(
+        text="".join(parts),
+        model=model,
+        usage=usage,
+        latency_ms=elapsed_ms(start),
+        finish_reason=finish_reason,
+    )
