@@ -8,16 +8,30 @@ its next call, without a restart and without a shared cache server.
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from django.db import connection
+from django.db.models import Count, Q, Sum
 
 from aiconfig.exceptions import UnknownTask
-from aiconfig.models import ConfigChange, Provider, TaskAssignment, TaskType
+from aiconfig.models import (
+    CallLog,
+    CallOutcome,
+    ConfigChange,
+    ModelPrice,
+    Provider,
+    TaskAssignment,
+    TaskType,
+)
 from aiconfig.snapshots import (
     ConfigSnapshot,
     ModelInfo,
+    PriceOverride,
     ProviderInfo,
     RouteConfig,
     TaskConfig,
@@ -104,10 +118,26 @@ def _load_tasks() -> dict[str, TaskConfig]:
     return tasks
 
 
+def _load_prices() -> dict[tuple[str, str, str, str], PriceOverride]:
+    return {
+        (p.provider, p.model, p.image_size, p.image_quality): PriceOverride(
+            input_per_million=p.input_per_million,
+            output_per_million=p.output_per_million,
+            per_image=p.per_image,
+        )
+        for p in ModelPrice.objects.all()
+    }
+
+
 def load_snapshot() -> ConfigSnapshot:
     """Build a fresh snapshot from the database, bypassing the cache."""
     version = config_version()
-    return ConfigSnapshot(version=version, providers=_load_providers(), tasks=_load_tasks())
+    return ConfigSnapshot(
+        version=version,
+        providers=_load_providers(),
+        tasks=_load_tasks(),
+        prices=_load_prices(),
+    )
 
 
 def config_snapshot() -> ConfigSnapshot:
@@ -164,3 +194,90 @@ def providers_in_use(snapshot: ConfigSnapshot) -> Mapping[str, list[str]]:
             if config.task not in tasks:
                 tasks.append(config.task)
     return used
+
+
+# --- usage ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """The call log summed for one task, provider and model."""
+
+    task: str
+    provider: str
+    model: str
+    calls: int
+    errors: int
+    fallbacks: int
+    input_tokens: int
+    output_tokens: int
+    images: int
+    cost_usd: Decimal | None
+    unpriced_calls: int
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """The nearest-rank percentile of `values` (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def usage_summary(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    task: str | None = None,
+) -> list[UsageRow]:
+    """Calls, errors, fallbacks, tokens, cost and latency percentiles per task/provider/model."""
+    logs = CallLog.objects.all()
+    if since is not None:
+        logs = logs.filter(created_at__gte=since)
+    if until is not None:
+        logs = logs.filter(created_at__lt=until)
+    if task:
+        logs = logs.filter(task=task)
+    keys = ("task", "provider", "model")
+    totals = (
+        logs.values(*keys)
+        .annotate(
+            calls=Count("id"),
+            errors=Count("id", filter=Q(outcome=CallOutcome.ERROR)),
+            fallbacks=Count("id", filter=Q(is_fallback=True)),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            images=Sum("image_count"),
+            cost=Sum("cost_usd"),
+            unpriced=Count("id", filter=Q(outcome=CallOutcome.SUCCESS, cost_usd__isnull=True)),
+        )
+        .order_by(*keys)
+    )
+    latencies: dict[tuple[str, str, str], list[float]] = {}
+    for row in logs.values_list(*keys, "latency_ms"):
+        latencies.setdefault(row[:3], []).append(row[3])
+    result = []
+    for row in totals:
+        key = (row["task"], row["provider"], row["model"])
+        values = latencies.get(key, [])
+        result.append(
+            UsageRow(
+                task=row["task"],
+                provider=row["provider"],
+                model=row["model"],
+                calls=row["calls"],
+                errors=row["errors"],
+                fallbacks=row["fallbacks"],
+                input_tokens=row["input_tokens"] or 0,
+                output_tokens=row["output_tokens"] or 0,
+                images=row["images"] or 0,
+                cost_usd=row["cost"],
+                unpriced_calls=row["unpriced"],
+                p50_latency_ms=percentile(values, 0.50),
+                p95_latency_ms=percentile(values, 0.95),
+            )
+        )
+    return result

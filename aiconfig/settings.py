@@ -152,8 +152,8 @@ LOGGING = {
 
 # --- aiconfig's own knobs -------------------------------------------------
 # Store prompts and responses in the call log (off: only metadata is kept).
-AI_LOG_PROMPTS = env.bool("AI_LOG_PROMPTS", default=False)
-# Upper bound on how long a retry honours a provider's Retry-After header.
-AI_RETRY_AFTER_CAP_SECONDS = env.float("AI_RETRY_AFTER_CAP_SECONDS", default=10.0)
-# Where `ai_run` and the playground save generated images.
-AI_IMAGE_OUTPUT_DIR = env.path("AI_IMAGE_OUTPUT_DIR", default=str(BASE_DIR / "media" / "images"))
+AICONFIG_LOG_PROMPTS = env.bool("AICONFIG_LOG_PROMPTS", default=False)
+# Upper bound on how long a retry waits, even when a provider's Retry-After asks for more.
+AICONFIG_RETRY_AFTER_CAP_SECONDS = env.float("AICONFIG_RETRY_AFTER_CAP_SECONDS", default=10.0)
+# Where `ai_run` saves generated images.
+AICONFIG_IMAGE_DIR = env.path("AICONFIG_IMAGE_DIR", default=str(BASE_DIR / "media" / "images"))

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from aiconfig.catalog import CAPABILITY_FOR_KIND
 from aiconfig.models import OutputKind, ProviderKind
@@ -19,6 +20,15 @@ SDK_DEFAULT_BASE_URLS: dict[str, str] = {
     ProviderKind.OPENAI: "https://api.openai.com/v1",
     ProviderKind.ANTHROPIC: "https://api.anthropic.com",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class PriceOverride:
+    """A row of the admin's price table: USD per million tokens, or per image."""
+
+    input_per_million: Decimal | None
+    output_per_million: Decimal | None
+    per_image: Decimal | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +213,10 @@ class ConfigSnapshot:
     version: int
     providers: Mapping[str, ProviderInfo]
     tasks: Mapping[str, TaskConfig]
+    # (provider, model, image_size, image_quality) -> the admin's price override.
+    prices: Mapping[tuple[str, str, str, str], PriceOverride] = field(default_factory=dict)
+    # Per-snapshot memo for derived data (e.g. call plans); dies with the snapshot.
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     def model_info(self, provider: str, model: str) -> ModelInfo | None:
         """The listed model, or None when its capabilities are unknown."""

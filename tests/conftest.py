@@ -187,3 +187,39 @@ def fake_provider(_fake_provider_server: FakeProvider) -> FakeProvider:
     """The session's fake provider, with its recorded requests and per-model counters reset."""
     _fake_provider_server.reset()
     return _fake_provider_server
+
+
+# Recognisable fake keys: tests search call logs, log lines and errors for them.
+FAKE_KEYS = {
+    "OPENAI_API_KEY": "sk-proj-FAKEOPENAI-000000000000-OA11",
+    "ANTHROPIC_API_KEY": "sk-ant-FAKEANTHROPIC-0000000000-AN22",
+    "GEMINI_API_KEY": "gm-FAKEGEMINI-00000000000000-GM33",
+    "TOGETHER_API_KEY": "tg-FAKETOGETHER-000000000000-TG44",
+    "OPENAI_COMPATIBLE_API_KEY": "oc-FAKECOMPAT-0000000000000-OC55",
+}
+
+
+def provider_env(fake: FakeProvider) -> dict[str, str]:
+    """Env vars that point every built-in provider at the fake server, with fake keys."""
+    return {
+        **FAKE_KEYS,
+        "OPENAI_BASE_URL": fake.openai_base_url,
+        "ANTHROPIC_BASE_URL": fake.anthropic_base_url,
+        "GEMINI_BASE_URL": fake.openai_base_url,
+        "OLLAMA_BASE_URL": fake.openai_base_url,
+        "TOGETHER_BASE_URL": fake.openai_base_url,
+        "OPENAI_COMPATIBLE_BASE_URL": fake.openai_base_url,
+    }
+
+
+@pytest.fixture
+def wired(fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, db: None) -> FakeProvider:
+    """Every built-in provider pointed at the fake server (through the services), keys set."""
+    from aiconfig import services
+
+    for key, value in FAKE_KEYS.items():
+        monkeypatch.setenv(key, value)
+    for name in ("openai", "gemini", "ollama", "together", "openai-compatible"):
+        services.update_provider(name=name, base_url=fake_provider.openai_base_url)
+    services.update_provider(name="anthropic", base_url=fake_provider.anthropic_base_url)
+    return fake_provider

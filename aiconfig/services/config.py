@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -21,6 +22,7 @@ from aiconfig.exceptions import UnknownProvider, UnknownTask
 from aiconfig.models import (
     Channel,
     ConfigChange,
+    ModelPrice,
     OutputKind,
     Provider,
     ProviderKind,
@@ -34,6 +36,7 @@ from aiconfig.selectors import get_task_config, load_snapshot, providers_in_use
 from aiconfig.services.history import (
     PROVIDER_FIELDS,
     model_state,
+    price_state,
     provider_state,
     record_change,
     task_state,
@@ -615,6 +618,96 @@ def delete_provider_model(
         )
 
 
+# --- prices ----------------------------------------------------------------------
+
+
+def _price_key(provider: str, model: str, image_size: str, image_quality: str) -> str:
+    extra = "/".join(x for x in (image_size, image_quality) if x)
+    return f"{provider}/{model}" + (f" [{extra}]" if extra else "")
+
+
+def save_model_price(
+    *,
+    provider: str,
+    model: str,
+    input_per_million: Decimal | str | None = None,
+    output_per_million: Decimal | str | None = None,
+    per_image: Decimal | str | None = None,
+    image_size: str = "",
+    image_quality: str = "",
+    channel: str = Channel.CODE,
+    user: User = None,
+) -> None:
+    """Set a price that overrides the bundled prices for one provider's model."""
+    provider, model = provider.strip().lower(), model.strip()
+    if not provider or not model:
+        raise ValidationError("A price needs a provider and a model.")
+    values: dict[str, Decimal | None] = {}
+    for name, raw in (
+        ("input_per_million", input_per_million),
+        ("output_per_million", output_per_million),
+        ("per_image", per_image),
+    ):
+        try:
+            value = None if raw in (None, "") else Decimal(str(raw))
+        except InvalidOperation:
+            raise ValidationError({name: [f"'{raw}' is not a number."]}) from None
+        if value is not None and (value < 0 or not value.is_finite()):
+            raise ValidationError({name: ["Prices cannot be negative."]})
+        values[name] = value
+    if all(v is None for v in values.values()):
+        raise ValidationError("Give a token price, an image price, or both.")
+    with transaction.atomic():
+        row = ModelPrice.objects.filter(
+            provider=provider, model=model, image_size=image_size, image_quality=image_quality
+        ).first()
+        before = price_state(row) if row else None
+        row = row or ModelPrice(
+            provider=provider, model=model, image_size=image_size, image_quality=image_quality
+        )
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.save()
+        after = price_state(row)
+        if after != before:
+            record_change(
+                target_type=ConfigChange.Target.PRICE,
+                target_name=_price_key(provider, model, image_size, image_quality),
+                before=before,
+                after=after,
+                channel=channel,
+                user=user,
+            )
+
+
+def delete_model_price(
+    *,
+    provider: str,
+    model: str,
+    image_size: str = "",
+    image_quality: str = "",
+    channel: str = Channel.CODE,
+    user: User = None,
+) -> None:
+    """Remove a price override; the bundled price applies again."""
+    with transaction.atomic():
+        row = ModelPrice.objects.filter(
+            provider=provider, model=model, image_size=image_size, image_quality=image_quality
+        ).first()
+        if row is None:
+            raise ValidationError(f"No price override for {provider}/{model}.")
+        before = price_state(row)
+        row.delete()
+        record_change(
+            target_type=ConfigChange.Target.PRICE,
+            target_name=_price_key(provider, model, image_size, image_quality),
+            before=before,
+            after=None,
+            channel=channel,
+            user=user,
+        )
+
+
 # --- revert ----------------------------------------------------------------
 
 
@@ -635,6 +728,13 @@ def revert_change(
             _revert_task(name=name, state=before, channel=channel, user=user)
         elif change.target_type == ConfigChange.Target.PROVIDER:
             _revert_provider(name=name, state=before, channel=channel, user=user)
+        elif change.target_type == ConfigChange.Target.PRICE:
+            state = before or change.after or {}
+            key = {k: state[k] for k in ("provider", "model", "image_size", "image_quality")}
+            if before is None:
+                delete_model_price(channel=channel, user=user, **key)
+            else:
+                save_model_price(channel=channel, user=user, **before)
         elif change.target_type == ConfigChange.Target.MODEL:
             provider, _, model = name.partition("/")
             if before is None:

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from aiconfig.models import (
     Channel,
     ConfigChange,
+    ModelPrice,
     Provider,
     ProviderModel,
     TaskAssignment,
@@ -64,6 +65,23 @@ def provider_state(provider: Provider) -> State:
 def model_state(model: ProviderModel) -> State:
     """A listed model's capabilities as JSON-ready data."""
     return {name: getattr(model, name) for name in MODEL_FIELDS}
+
+
+def price_state(price: ModelPrice) -> State:
+    """A price override as JSON-ready data (decimals as strings, so they survive JSON)."""
+    return {
+        "provider": price.provider,
+        "model": price.model,
+        "image_size": price.image_size,
+        "image_quality": price.image_quality,
+        "input_per_million": _dec(price.input_per_million),
+        "output_per_million": _dec(price.output_per_million),
+        "per_image": _dec(price.per_image),
+    }
+
+
+def _dec(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _describe_route(state: State) -> str:

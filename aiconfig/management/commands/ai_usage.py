@@ -1,0 +1,131 @@
+"""`manage.py ai_usage`: the call log summed by task, provider and model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from argparse import ArgumentParser
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from aiconfig.pricing import format_usd
+from aiconfig.selectors import UsageRow, usage_summary
+
+RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+COLUMNS = (
+    "task",
+    "provider",
+    "model",
+    "calls",
+    "errors",
+    "fallbacks",
+    "input_tokens",
+    "output_tokens",
+    "images",
+    "cost_usd",
+    "unpriced_calls",
+    "p50_latency_ms",
+    "p95_latency_ms",
+)
+
+
+def parse_when(value: str) -> datetime:
+    """A date (`2026-11-01`), a datetime (ISO 8601) or a relative age (`24h`, `7d`, `2w`)."""
+    value = value.strip()
+    match = RELATIVE.match(value)
+    if match:
+        return timezone.now() - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    moment = parse_datetime(value)
+    if moment is None:
+        day = parse_date(value)
+        if day is None:
+            raise ValueError(value)
+        moment = datetime(day.year, day.month, day.day)
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+def row_dict(row: UsageRow) -> dict[str, Any]:
+    """A usage row with JSON-friendly values (cost as a string, never a float)."""
+    values = {name: getattr(row, name) for name in COLUMNS}
+    values["cost_usd"] = format_usd(row.cost_usd)
+    for key in ("p50_latency_ms", "p95_latency_ms"):
+        if values[key] is not None:
+            values[key] = round(values[key], 1)
+    return values
+
+
+class Command(BaseCommand):
+    """Calls, errors, fallbacks, tokens, cost and latency per task, provider and model."""
+
+    help = "Summarise the call log by task, provider and model."
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        """Time window, task filter and output format."""
+        parser.add_argument("--since", help="Start: 2026-11-01, an ISO datetime, or 24h / 7d.")
+        parser.add_argument("--until", help="End (exclusive), same forms as --since.")
+        parser.add_argument("--task", help="Only this task.")
+        fmt = parser.add_mutually_exclusive_group()
+        fmt.add_argument("--json", action="store_true", help='Print {"rows": [...]}.')
+        fmt.add_argument("--csv", action="store_true", help="Print CSV with a header row.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Print the summary in the chosen format."""
+        try:
+            since = parse_when(options["since"]) if options["since"] else None
+            until = parse_when(options["until"]) if options["until"] else None
+        except ValueError as exc:
+            raise CommandError(
+                f"Cannot read '{exc}' as a date: use 2026-11-01, 2026-11-01T09:00, 24h or 7d."
+            ) from exc
+        rows = [row_dict(r) for r in usage_summary(since=since, until=until, task=options["task"])]
+        if options["json"]:
+            self.stdout.write(json.dumps({"rows": rows}, indent=2))
+        elif options["csv"]:
+            writer = csv.DictWriter(self.stdout, fieldnames=COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            self._table(rows)
+
+    def _table(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            self.stdout.write("No calls in this period.")
+            return
+        header = ("task", "provider/model", "calls", "errors", "fallbk", "in tok", "out tok",
+                  "cost $", "p50 ms", "p95 ms")  # fmt: skip
+        lines = [header]
+        for r in rows:
+            cost = "unknown" if r["cost_usd"] is None else f"{float(r['cost_usd']):.4f}"
+            if r["unpriced_calls"] and r["cost_usd"] is not None:
+                cost += "+?"
+            lines.append(
+                (
+                    r["task"],
+                    f"{r['provider']}/{r['model']}",
+                    str(r["calls"]),
+                    str(r["errors"]),
+                    str(r["fallbacks"]),
+                    str(r["input_tokens"]),
+                    str(r["output_tokens"]),
+                    cost,
+                    f"{r['p50_latency_ms']:.0f}" if r["p50_latency_ms"] is not None else "-",
+                    f"{r['p95_latency_ms']:.0f}" if r["p95_latency_ms"] is not None else "-",
+                )
+            )
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        for line in lines:
+            cells = [
+                cell.ljust(w) if i < 2 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+            ]
+            self.stdout.write("  ".join(cells))
