@@ -16,6 +16,7 @@ compare paired calls, so machine noise hits both sides alike.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -50,12 +51,6 @@ def start_fake_provider() -> tuple[subprocess.Popen[str], str]:
     return process, url
 
 
-def p95(values: list[float]) -> float:
-    """95th percentile (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
-
-
 def timed(fn: Callable[[], object]) -> float:
     """Wall time of one call in milliseconds."""
     started = time.perf_counter()
@@ -65,9 +60,11 @@ def timed(fn: Callable[[], object]) -> float:
 
 def row(label: str, values: list[float]) -> str:
     """One line of the report."""
+    from aiconfig.selectors import percentile
+
     return (
         f"  {label:<44} median {statistics.median(values):8.3f} ms"
-        f"   p95 {p95(values):8.3f} ms"
+        f"   p95 {percentile(values, 0.95):8.3f} ms"
     )
 
 
@@ -116,10 +113,8 @@ def main() -> None:
             bare.chat.completions.create(model="gpt-4.1", messages=messages)  # type: ignore[arg-type]
 
         def bare_500() -> None:
-            try:
+            with contextlib.suppress(openai.InternalServerError):
                 bare.chat.completions.create(model="fail-500", messages=messages)  # type: ignore[arg-type]
-            except openai.InternalServerError:
-                pass
 
         def via_aiconfig() -> None:
             calls.generate_text(prompt="Say hello to the benchmark")
