@@ -32,21 +32,20 @@ from aiconfig.models import (
     TaskType,
 )
 from aiconfig.selectors import load_snapshot, providers_in_use
-from aiconfig.services.config import ENV_VAR_RE, to_route
+from aiconfig.services.config import to_route
 from aiconfig.snapshots import Route
 from aiconfig.validation import (
     check_provider,
     check_route,
     check_task,
     check_task_config,
-    is_valid_base_url,
 )
 
 # --- providers -------------------------------------------------------------------
 
 
 class ProviderAdminForm(forms.ModelForm):
-    """Checks the base URL and that the key field holds a variable name, not a key."""
+    """Provider.clean() checks the URL and key variable; this adds the rules needing tasks."""
 
     class Meta:
         model = Provider
@@ -63,26 +62,6 @@ class ProviderAdminForm(forms.ModelForm):
             "pricing_id",
             "self_hosted",
         )
-
-    def clean_base_url(self) -> str:
-        """A blank URL (SDK default) or an absolute http(s) URL."""
-        url = self.cleaned_data["base_url"].strip()
-        if url and not is_valid_base_url(url):
-            raise ValidationError(
-                f"'{url}' is not a valid http(s) URL. Use e.g. https://api.example.com/v1."
-            )
-        return url
-
-    def clean_api_key_env(self) -> str:
-        """An environment variable name; never the key itself."""
-        value = self.cleaned_data["api_key_env"].strip()
-        if value and not ENV_VAR_RE.match(value):
-            # Don't echo the value back: it may be a pasted key.
-            raise ValidationError(
-                "Enter the name of the environment variable that holds the key "
-                "(e.g. MYPROVIDER_API_KEY), never the key itself."
-            )
-        return value
 
     def clean(self) -> dict[str, Any]:
         """Rules that need the whole provider: e.g. a provider in use needs a base URL."""
@@ -247,28 +226,6 @@ class TaskAssignmentAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["provider"].choices = _provider_choices(self.instance.provider or None)
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if self.errors or not self.instance.task_id:
-            return cleaned
-        snapshot = load_snapshot()
-        route = _filled_route(
-            Route(cleaned.get("provider", ""), (cleaned.get("model") or "").strip()),
-            output_kind=self.instance.task.output_kind,
-        )
-        cleaned["model"] = route.model
-        for problem in check_route(
-            task=self.instance.task.name,
-            output_kind=self.instance.task.output_kind,
-            route=route,
-            position=0,
-            providers=snapshot.providers,
-        ):
-            if problem.is_error:
-                field = problem.field if problem.field in self.fields else None
-                self.add_error(field, problem.text)
-        return cleaned
-
 
 def _filled_route(route: Route, *, output_kind: str) -> Route:
     if route.model:
@@ -309,7 +266,9 @@ class FallbackFormSet(BaseInlineFormSet):
             max_retries=assignment.max_retries,
             providers=load_snapshot().providers,
         )
-        errors = [p.text for p in problems if p.is_error and p.field.startswith("fallbacks.")]
+        # Each row's own route is checked by TaskFallback.clean(); here, the chain as a whole.
+        chain_codes = {"fallback_same_as_primary", "duplicate_fallback"}
+        errors = [p.text for p in problems if p.code in chain_codes]
         if errors:
             raise ValidationError(errors)
 

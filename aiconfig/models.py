@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -82,6 +83,23 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """A base URL must be an absolute http(s) URL; the key field holds a variable name."""
+        from aiconfig.validation import ENV_VAR_RE, is_valid_base_url
+
+        errors: dict[str, str] = {}
+        if self.base_url and not is_valid_base_url(self.base_url.strip()):
+            errors["base_url"] = (
+                f"'{self.base_url}' is not a valid http(s) URL. Use e.g. https://api.example.com/v1."
+            )
+        if self.api_key_env and not ENV_VAR_RE.match(self.api_key_env.strip()):
+            errors["api_key_env"] = (
+                "Enter the name of the environment variable that holds the key "
+                "(e.g. MYPROVIDER_API_KEY), never the key itself."
+            )
+        if errors:
+            raise ValidationError(errors)
+
 
 class ProviderModel(models.Model):
     """A model a provider offers, with what it can do. Assignments may name models not listed."""
@@ -146,6 +164,19 @@ class TaskAssignment(models.Model):
     def __str__(self) -> str:
         return f"{self.task.name}: {self.provider}/{self.model}"
 
+    def clean(self) -> None:
+        """The primary route, timeout and retries follow the configuration rules."""
+        from aiconfig.validation import raise_for_route
+
+        raise_for_route(
+            task=self.task,
+            provider=self.provider,
+            model=self.model,
+            position=0,
+            timeout_seconds=self.timeout_seconds,
+            max_retries=self.max_retries,
+        )
+
 
 class TaskFallback(models.Model):
     """One step of a task's ordered fallback chain."""
@@ -169,6 +200,17 @@ class TaskFallback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model}"
+
+    def clean(self) -> None:
+        """The fallback route follows the configuration rules."""
+        from aiconfig.validation import raise_for_route
+
+        raise_for_route(
+            task=self.assignment.task,
+            provider=self.provider,
+            model=self.model,
+            position=self.position + 1,
+        )
 
 
 class Channel(models.TextChoices):

@@ -8,10 +8,13 @@ provider/model and what to do about it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
 
 from aiconfig.catalog import (
     BUILTIN_PROVIDERS_BY_NAME,
@@ -19,13 +22,14 @@ from aiconfig.catalog import (
     CAPABILITY_WORDS,
     task_env_prefix,
 )
-from aiconfig.models import OutputKind, ProviderKind
+from aiconfig.models import OutputKind, ProviderKind, TaskType
 from aiconfig.snapshots import ConfigSnapshot, ProviderInfo, Route, TaskConfig
 
 ERROR: Literal["error"] = "error"
 WARNING: Literal["warning"] = "warning"
 
 MAX_TIMEOUT_SECONDS = 600.0
+ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_RETRIES = 5
 
 
@@ -362,3 +366,47 @@ def check_snapshot(
     for provider in snapshot.providers.values():
         problems += check_provider(provider=provider, in_use_by=users.get(provider.name, ()))
     return problems
+
+
+def raise_for_route(
+    *,
+    task: TaskType,
+    provider: str,
+    model: str,
+    position: int,
+    timeout_seconds: float | None = None,
+    max_retries: int | None = None,
+) -> None:
+    """Model-level validation (`clean()`): raise ValidationError for a route's errors."""
+    from aiconfig.selectors import load_snapshot
+
+    snapshot = load_snapshot()
+    info = snapshot.providers.get(provider.strip().lower())
+    route = Route(provider.strip().lower(), model.strip())
+    if not route.model and info is not None:
+        route = Route(route.provider, info.default_model_for(task.output_kind))
+    problems = check_route(
+        task=task.name,
+        output_kind=task.output_kind,
+        route=route,
+        position=position,
+        providers=snapshot.providers,
+    )
+    if timeout_seconds is not None and not 0 < timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        problems.append(
+            ConfigProblem(ERROR, "timeout", f"Timeout {timeout_seconds:g}s is out of range.",
+                          f"Use more than 0 and at most {MAX_TIMEOUT_SECONDS:g} seconds.",
+                          field="timeout_seconds")
+        )  # fmt: skip
+    if max_retries is not None and not 0 <= max_retries <= MAX_RETRIES:
+        problems.append(
+            ConfigProblem(ERROR, "retries", f"{max_retries} retries is out of range.",
+                          f"Use 0 to {MAX_RETRIES}.", field="max_retries")
+        )  # fmt: skip
+    errors: dict[str, list[str]] = {}
+    for problem in problems:
+        if problem.is_error:
+            name = problem.field.rsplit(".", 1)[-1]
+            errors.setdefault(name, []).append(problem.text)
+    if errors:
+        raise ValidationError(errors)

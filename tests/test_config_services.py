@@ -229,3 +229,24 @@ def test_an_edit_in_one_process_reaches_another_without_restart(manage: Manage) 
         reader.kill()
         reader.wait()
     assert os.environ.get("AI_TEXT_MODEL") is None
+
+
+def test_model_clean_applies_the_same_rules() -> None:
+    from aiconfig.models import Provider, TaskAssignment
+
+    assignment = TaskAssignment.objects.get(task__name="image")
+    assignment.provider = "anthropic"
+    with pytest.raises(ValidationError) as excinfo:
+        assignment.full_clean()
+    assert "Anthropic does not generate images" in str(excinfo.value.message_dict["provider"])
+    assignment.provider, assignment.model, assignment.timeout_seconds = "openai", "", 0
+    with pytest.raises(ValidationError) as excinfo:
+        assignment.full_clean()
+    assert list(excinfo.value.message_dict) == ["timeout_seconds"]
+
+    provider = Provider.objects.get(name="ollama")
+    provider.base_url = "ollama:11434"
+    provider.api_key_env = "sk-not a variable"
+    with pytest.raises(ValidationError) as excinfo:
+        provider.full_clean()
+    assert set(excinfo.value.message_dict) == {"base_url", "api_key_env"}

@@ -43,6 +43,7 @@ from aiconfig.services.history import (
 )
 from aiconfig.snapshots import ProviderInfo, Route, TaskConfig
 from aiconfig.validation import (
+    ENV_VAR_RE,
     ConfigProblem,
     check_provider,
     check_task,
@@ -52,7 +53,6 @@ User = AbstractBaseUser | AnonymousUser | None
 RouteInput = Route | tuple[str, str] | Mapping[str, str] | str
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
-ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ConfigValidationError(ValidationError):
