@@ -205,3 +205,18 @@ def test_apply_env_refuses_invalid_env_and_keeps_the_database(manage: Manage) ->
     assert result.returncode != 0
     assert "Anthropic does not generate images" in result.stderr
     assert _chains(manage.json("ai_config", "--json"))["image"] == ["openai/dall-e-3"]
+
+
+def test_ai_config_shows_when_env_differs_from_an_edit(manage: Manage) -> None:
+    manage("migrate", "-v0", env=OPTION_1)
+    manage("ai_config", "set", "text", "--model", "gpt-4o-mini")
+    tasks = {t["task"]: t for t in manage.json("ai_config", "--json", env=OPTION_2)["tasks"]}
+    assert tasks["text"]["env_differs"] == {
+        "provider": "anthropic",
+        "model": "claude-3-5-sonnet-20241022",
+        "fallbacks": [],
+    }
+    assert tasks["video-slides"]["env_differs"] is None
+    text = manage("ai_config", env=OPTION_2).stdout
+    assert "env differs: primary openai/gpt-4o-mini → anthropic/claude-3-5-sonnet-20241022" in text
+    assert "apply-env --task text" in text

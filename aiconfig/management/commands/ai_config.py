@@ -18,15 +18,20 @@ from aiconfig.services import (
     add_task,
     apply_env,
     delete_task,
+    plan_env_apply,
     revert_change,
     update_task_config,
 )
+from aiconfig.services.seeding import PlannedChange
 from aiconfig.snapshots import ConfigSnapshot, TaskConfig
 from aiconfig.validation import ConfigProblem, check_task_config
 
 
 def task_json(
-    config: TaskConfig, problems: list[ConfigProblem], snapshot: ConfigSnapshot
+    config: TaskConfig,
+    problems: list[ConfigProblem],
+    snapshot: ConfigSnapshot,
+    drift: PlannedChange | None = None,
 ) -> dict[str, Any]:
     """One task as the `--json` output shows it."""
     return {
@@ -54,6 +59,10 @@ def task_json(
         "problems": [
             {"level": p.level, "code": p.code, "message": p.message, "fix": p.fix} for p in problems
         ],
+        # What the environment asks for when it differs from the database (see apply-env).
+        "env_differs": (
+            {k: drift.after[k] for k in ("provider", "model", "fallbacks")} if drift else None
+        ),
     }
 
 
@@ -149,6 +158,11 @@ class Command(BaseCommand):
 
     def _show(self, *, as_json: bool) -> None:
         snapshot = load_snapshot()
+        drift = {
+            change.name: change
+            for change in plan_env_apply(environ=os.environ)
+            if change.target_type == ConfigChange.Target.TASK
+        }
         rows = []
         for config in snapshot.tasks.values():
             problems = check_task_config(
@@ -158,7 +172,7 @@ class Command(BaseCommand):
         if as_json:
             payload = {
                 "version": snapshot.version,
-                "tasks": [task_json(c, p, snapshot) for c, p in rows],
+                "tasks": [task_json(c, p, snapshot, drift.get(c.task)) for c, p in rows],
                 "providers": [
                     {
                         "name": p.name,
@@ -190,6 +204,13 @@ class Command(BaseCommand):
             for problem in problems:
                 style = self.style.ERROR if problem.is_error else self.style.WARNING
                 self.stdout.write(style(f"  {problem.level}: {problem.text}"))
+            if config.task in drift:
+                self.stdout.write(
+                    self.style.NOTICE(
+                        f"  env differs: {drift[config.task].summary} "
+                        f"(ai_config apply-env --task {config.task} to use it)"
+                    )
+                )
             self.stdout.write("")
 
     def _set(self, options: dict[str, Any]) -> None:
