@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 # Development server on SQLite (or DATABASE_URL); seeds the AI configuration from the
-# environment / .env on migrate.
+# environment / .env on migrate; on a database without users, creates `admin` and
+# prints its one-time password (ai_bootstrap).
 run: install
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --no-input
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py ai_bootstrap --url http://$(HOST):$(PORT)/
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Lint, format check, then the whole test suite (browser tests included).

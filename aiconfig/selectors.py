@@ -12,11 +12,13 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from aiconfig.exceptions import UnknownTask
 from aiconfig.models import (
@@ -281,3 +283,47 @@ def usage_summary(
             )
         )
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class DailyUsage:
+    """Calls and cost on one day (in the server's time zone)."""
+
+    day: date
+    calls: int
+    errors: int
+    fallbacks: int
+    cost_usd: Decimal
+
+
+def usage_by_day(*, since: datetime, until: datetime | None = None) -> list[DailyUsage]:
+    """One entry per day from `since` to `until` (days without calls included, as zero)."""
+    until = until or timezone.now()
+    logs = CallLog.objects.filter(created_at__gte=since, created_at__lt=until)
+    totals = {
+        row["day"]: row
+        for row in logs.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(
+            calls=Count("id"),
+            errors=Count("id", filter=Q(outcome=CallOutcome.ERROR)),
+            fallbacks=Count("id", filter=Q(is_fallback=True)),
+            cost=Sum("cost_usd"),
+        )
+    }
+    first, last = timezone.localdate(since), timezone.localdate(until)
+    days = []
+    day = first
+    while day <= last:
+        row = totals.get(day)
+        days.append(
+            DailyUsage(
+                day=day,
+                calls=row["calls"] if row else 0,
+                errors=row["errors"] if row else 0,
+                fallbacks=row["fallbacks"] if row else 0,
+                cost_usd=(row["cost"] or Decimal(0)) if row else Decimal(0),
+            )
+        )
+        day += timedelta(days=1)
+    return days

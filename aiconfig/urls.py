@@ -1,10 +1,55 @@
-"""URL routes."""
+"""URL routes: the dashboard (Tasks, Providers, History), sign-in, and the Django admin."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import path, reverse_lazy
+
+from aiconfig import views
 
 urlpatterns = [
+    path("", views.tasks, name="tasks"),
+    path("tasks/add/", views.task_add, name="task_add"),
+    path("tasks/<slug:task>/card/", views.task_card, name="task_card"),
+    path("tasks/<slug:task>/edit/", views.task_edit, name="task_edit"),
+    path("tasks/<slug:task>/try/", views.task_try, name="task_try"),
+    path("model-options/", views.model_options, name="model_options"),
+    path("providers/", views.providers, name="providers"),
+    path("providers/add/", views.provider_add, name="provider_add"),
+    path("providers/<slug:name>/card/", views.provider_card, name="provider_card"),
+    path("providers/<slug:name>/edit/", views.provider_edit, name="provider_edit"),
+    path("providers/<slug:name>/enabled/", views.provider_toggle, name="provider_toggle"),
+    path("providers/<slug:name>/test/", views.provider_test, name="provider_test"),
+    path("providers/<slug:name>/models/", views.provider_model_add, name="provider_model_add"),
+    path("history/", views.history, name="history"),
+    path("history/<int:change_id>/revert/", views.change_revert, name="change_revert"),
+    path(
+        "login/",
+        login_not_required(
+            auth_views.LoginView.as_view(
+                template_name="aiconfig/login.html", redirect_authenticated_user=True
+            )
+        ),
+        name="login",
+    ),
+    # Django's LogoutView only accepts POST, so a link or a prefetch cannot sign anyone out.
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password/",
+        auth_views.PasswordChangeView.as_view(
+            template_name="aiconfig/password_change.html",
+            success_url=reverse_lazy("password_change_done"),
+        ),
+        name="password_change",
+    ),
+    path(
+        "password/done/",
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="aiconfig/password_change_done.html"
+        ),
+        name="password_change_done",
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -223,3 +224,26 @@ def wired(fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, db: None
         services.update_provider(name=name, base_url=fake_provider.openai_base_url)
     services.update_provider(name="anthropic", base_url=fake_provider.anthropic_base_url)
     return fake_provider
+
+
+# --- browser tests (pytest-playwright) --------------------------------------------------
+
+# Debian's Chromium (`apt-get install chromium`; .ci/run installs it), not a browser
+# downloaded by `playwright install`: one less thing to fetch, and the distro patches it.
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Launch Debian's Chromium headless, quietly (no sandbox: CI runs as root in a container)."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }

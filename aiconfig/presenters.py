@@ -1,0 +1,543 @@
+"""View models for the dashboard: plain objects shaped for the templates.
+
+Templates only print what these functions prepare, so every decision about what a
+page shows (labels, which problem goes where, how a key is masked) lives in Python
+and can be tested without rendering HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from aiconfig.catalog import BUILTIN_PROVIDERS_BY_NAME, BUILTIN_TASKS_BY_NAME
+from aiconfig.models import Channel, ConfigChange, OutputKind, ProviderKind, Source
+from aiconfig.selectors import providers_in_use
+from aiconfig.snapshots import ConfigSnapshot, ModelInfo, ProviderInfo, RouteConfig, TaskConfig
+from aiconfig.validation import ConfigProblem, check_provider, check_task_config
+
+CAPABILITY_LABELS: dict[str, str] = {
+    "text": "Text",
+    "image": "Image",
+    "structured": "JSON",
+    "tools": "Tools",
+}
+SOURCE_LABELS: dict[str, str] = {
+    Source.ENV: "from env",
+    Source.DEFAULT: "default",
+    Source.EDITED: "edited",
+}
+OUTPUT_LABELS: dict[str, str] = dict(OutputKind.choices)
+KIND_LABELS: dict[str, str] = dict(ProviderKind.choices)
+
+
+@dataclass(frozen=True, slots=True)
+class Badge:
+    """A capability shown as a small pill; `needed` marks the one the task requires."""
+
+    name: str
+    label: str
+    needed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RouteView:
+    """One step of a chain (primary or fallback) as the Tasks page shows it."""
+
+    position: int
+    provider: str
+    provider_label: str
+    model: str
+    known_provider: bool
+    badges: tuple[Badge, ...] | None  # None: the model is not listed, capabilities unknown
+    source: str
+    source_label: str
+    model_defaulted: bool
+    problems: tuple[ConfigProblem, ...]
+
+    @property
+    def is_fallback(self) -> bool:
+        """True for every step after the primary."""
+        return self.position > 0
+
+    @property
+    def has_error(self) -> bool:
+        """True when a problem on this step blocks calls."""
+        return any(p.is_error for p in self.problems)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCard:
+    """Everything the Tasks page shows about one task."""
+
+    name: str
+    description: str
+    output_kind: str
+    output_label: str
+    capability: str
+    builtin: bool
+    primary: RouteView
+    fallbacks: tuple[RouteView, ...]
+    timeout_seconds: float
+    max_retries: int
+    errors: tuple[ConfigProblem, ...]
+    warnings: tuple[ConfigProblem, ...]
+
+    @property
+    def chain(self) -> tuple[RouteView, ...]:
+        """Primary first, then the fallbacks in order."""
+        return (self.primary, *self.fallbacks)
+
+    @property
+    def status(self) -> str:
+        """The colour of the card's status dot: "error", "warning" or "ok"."""
+        if self.errors:
+            return "error"
+        return "warning" if self.warnings else "ok"
+
+    @property
+    def status_label(self) -> str:
+        """The status in words, e.g. "2 warnings"."""
+        if self.errors:
+            n = len(self.errors)
+            return f"{n} error{'s' if n != 1 else ''}"
+        if self.warnings:
+            n = len(self.warnings)
+            return f"{n} warning{'s' if n != 1 else ''}"
+        return "Ready"
+
+    @property
+    def dom_id(self) -> str:
+        """The card's element id (task names are slugs, so they are safe in ids)."""
+        return f"task-{self.name}"
+
+
+def _badges(info: ModelInfo | None, capability: str) -> tuple[Badge, ...] | None:
+    if info is None:
+        return None
+    return tuple(Badge(c, CAPABILITY_LABELS[c], c == capability) for c in info.capabilities)
+
+
+def _field_position(problem: ConfigProblem) -> int | None:
+    """Which chain step a problem belongs to: 0 primary, n fallback n, None the whole task."""
+    if problem.field in ("provider", "model"):
+        return 0
+    if problem.field.startswith("fallbacks."):
+        return int(problem.field.split(".")[1]) + 1
+    return None
+
+
+def route_view(
+    *,
+    snapshot: ConfigSnapshot,
+    step: RouteConfig,
+    position: int,
+    capability: str,
+    problems: Sequence[ConfigProblem],
+) -> RouteView:
+    """One chain step with its badges and the problems that concern it."""
+    provider = snapshot.providers.get(step.provider)
+    return RouteView(
+        position=position,
+        provider=step.provider,
+        provider_label=provider.display_name if provider else step.provider,
+        model=step.model,
+        known_provider=provider is not None,
+        badges=_badges(snapshot.model_info(step.provider, step.model), capability),
+        source=step.source,
+        source_label=SOURCE_LABELS.get(step.source, step.source),
+        model_defaulted=step.model_defaulted,
+        problems=tuple(p for p in problems if _field_position(p) == position),
+    )
+
+
+def task_card(
+    config: TaskConfig, snapshot: ConfigSnapshot, environ: Mapping[str, str] | None = None
+) -> TaskCard:
+    """A task's card: its chain with badges, and its problems split into errors and warnings."""
+    problems = check_task_config(
+        config=config,
+        providers=snapshot.providers,
+        environ=os.environ if environ is None else environ,
+    )
+    chain = [
+        route_view(
+            snapshot=snapshot,
+            step=step,
+            position=position,
+            capability=config.capability,
+            problems=problems,
+        )
+        for position, step in enumerate(config.chain)
+    ]
+    return TaskCard(
+        name=config.task,
+        description=config.description,
+        output_kind=config.output_kind,
+        output_label=OUTPUT_LABELS.get(config.output_kind, config.output_kind),
+        capability=config.capability,
+        builtin=config.builtin,
+        primary=chain[0],
+        fallbacks=tuple(chain[1:]),
+        timeout_seconds=config.timeout_seconds,
+        max_retries=config.max_retries,
+        errors=tuple(p for p in problems if p.is_error),
+        warnings=tuple(p for p in problems if not p.is_error),
+    )
+
+
+def task_cards(
+    snapshot: ConfigSnapshot, environ: Mapping[str, str] | None = None
+) -> list[TaskCard]:
+    """Every task's card, built-in tasks first, then by name."""
+    configs = sorted(snapshot.tasks.values(), key=lambda c: (not c.builtin, c.task))
+    return [task_card(c, snapshot, environ) for c in configs]
+
+
+# --- providers ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    """A listed model of a provider."""
+
+    name: str
+    badges: tuple[Badge, ...]
+    notes: str
+    is_default_text: bool
+    is_default_image: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCard:
+    """Everything the Providers page shows about one provider; never the key itself."""
+
+    info: ProviderInfo
+    kind_label: str
+    base_url: str
+    base_url_is_sdk_default: bool
+    key_env: str
+    key_state: str  # "set", "missing", "missing-unused" or "not-needed"
+    key_text: str
+    models: tuple[ModelRow, ...]
+    used_by: tuple[str, ...]
+    problems: tuple[ConfigProblem, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        """The provider's name (its id in tasks and env vars)."""
+        return self.info.name
+
+    @property
+    def dom_id(self) -> str:
+        """The card's element id."""
+        return f"provider-{self.info.name}"
+
+
+def key_text(info: ProviderInfo, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The key's state and how to say it: ("set", "set …WXYZ"), ("missing", "missing")."""
+    status = info.key_status(environ)
+    if not status.env_var:
+        return (
+            ("missing", "no key variable configured")
+            if status.required
+            else (
+                "not-needed",
+                "not needed",
+            )
+        )
+    if status.is_set:
+        return "set", f"set {status.masked}".strip()
+    return ("missing", "missing") if status.required else ("not-needed", "not set (optional)")
+
+
+def provider_card(
+    info: ProviderInfo, snapshot: ConfigSnapshot, environ: Mapping[str, str] | None = None
+) -> ProviderCard:
+    """One provider's card, with its models sorted by name and the tasks that use it."""
+    used_by = tuple(sorted(providers_in_use(snapshot).get(info.name, [])))
+    state, text = key_text(info, environ)
+    if state == "missing" and not used_by:
+        # Red is for what breaks calls; a key no task needs yet is just information.
+        state = "missing-unused"
+    models = tuple(
+        ModelRow(
+            name=m.name,
+            badges=tuple(Badge(c, CAPABILITY_LABELS[c]) for c in m.capabilities),
+            notes=m.notes,
+            is_default_text=m.name == info.default_text_model,
+            is_default_image=m.name == info.default_image_model,
+        )
+        for m in sorted(info.models.values(), key=lambda m: m.name.lower())
+    )
+    return ProviderCard(
+        info=info,
+        kind_label=KIND_LABELS.get(info.kind, info.kind),
+        base_url=info.effective_base_url,
+        base_url_is_sdk_default=not info.base_url and bool(info.effective_base_url),
+        key_env=info.api_key_env,
+        key_state=state,
+        key_text=text,
+        models=models,
+        used_by=used_by,
+        problems=tuple(check_provider(provider=info, in_use_by=used_by)),
+    )
+
+
+def provider_cards(
+    snapshot: ConfigSnapshot, environ: Mapping[str, str] | None = None
+) -> list[ProviderCard]:
+    """Every provider: those in use first, then enabled ones, then the rest; by name within."""
+    used = providers_in_use(snapshot)
+    infos = sorted(
+        snapshot.providers.values(),
+        key=lambda p: (p.name not in used, not p.enabled, p.name),
+    )
+    return [provider_card(p, snapshot, environ) for p in infos]
+
+
+# --- history ------------------------------------------------------------------------
+
+CHANNEL_LABELS: dict[str, str] = dict(Channel.choices)
+TARGET_LABELS: dict[str, str] = dict(ConfigChange.Target.choices)
+REVERTIBLE_TARGETS = frozenset(
+    {ConfigChange.Target.TASK, ConfigChange.Target.PROVIDER, ConfigChange.Target.MODEL}
+)
+# Reverting their creation would delete a built-in, which the services refuse: no button.
+BUILTIN_NAMES: dict[str, frozenset[str]] = {
+    ConfigChange.Target.TASK: frozenset(BUILTIN_TASKS_BY_NAME),
+    ConfigChange.Target.PROVIDER: frozenset(BUILTIN_PROVIDERS_BY_NAME),
+}
+# Permission needed to revert a change, by what it changed.
+REVERT_PERMISSIONS: dict[str, str] = {
+    ConfigChange.Target.TASK: "aiconfig.change_taskassignment",
+    ConfigChange.Target.PROVIDER: "aiconfig.change_provider",
+    ConfigChange.Target.MODEL: "aiconfig.change_providermodel",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    """One history entry."""
+
+    change: ConfigChange
+    who: str
+    channel_label: str
+    target_label: str
+    before_json: str
+    after_json: str
+    can_revert: bool
+    reverted_by: tuple[int, ...]
+    error: str = ""
+
+    @property
+    def dom_id(self) -> str:
+        """The row's element id."""
+        return f"change-{self.change.pk}"
+
+
+def pretty_json(value: Any) -> str:
+    """Indented, key-sorted JSON, or "—" for nothing (a create has no before)."""
+    if value is None:
+        return "—"
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def change_rows(
+    changes: Iterable[ConfigChange],
+    *,
+    permissions: Iterable[str] = (),
+    errors: Mapping[int, str] | None = None,
+) -> list[ChangeRow]:
+    """History rows; `permissions` (the user's) decide where a Revert button shows.
+
+    `errors` maps a change id to why reverting it just failed, shown on its row.
+    """
+    allowed = set(permissions)
+    errors = errors or {}
+    rows: list[ChangeRow] = []
+    for change in changes:
+        who = change.user.get_username() if change.user else ""
+        rows.append(
+            ChangeRow(
+                change=change,
+                who=who,
+                channel_label=CHANNEL_LABELS.get(change.channel, change.channel),
+                target_label=TARGET_LABELS.get(change.target_type, change.target_type),
+                before_json=pretty_json(change.before),
+                after_json=pretty_json(change.after),
+                can_revert=change.target_type in REVERTIBLE_TARGETS
+                and REVERT_PERMISSIONS.get(change.target_type, "") in allowed
+                and not (
+                    change.action == ConfigChange.Action.CREATE
+                    and change.target_name in BUILTIN_NAMES.get(change.target_type, ())
+                ),
+                reverted_by=tuple(r.pk for r in change.reverted_by.all()),
+                error=errors.get(change.pk, ""),
+            )
+        )
+    return rows
+
+
+# --- "Try it" and "Test connection" --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    """One attempt of a call, as shown under a result."""
+
+    number: int
+    route: str
+    is_fallback: bool
+    ok: bool
+    error_kind: str
+    error: str
+    latency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Slide:
+    """One generated slide."""
+
+    image_prompt: str
+    narration: str
+
+
+@dataclass(frozen=True, slots=True)
+class TryResult:
+    """What a "Try it" run produced, or why it failed."""
+
+    ok: bool
+    task: str
+    message: str = ""
+    route: str = ""
+    fallback_used: bool = False
+    latency: str = ""
+    tokens: str = "unknown"
+    cost: str = "unknown"
+    text: str | None = None
+    images: tuple[str, ...] = ()  # data: URIs
+    slides: tuple[Slide, ...] = ()
+    tool_calls: tuple[tuple[str, str], ...] = ()
+    attempts: tuple[AttemptRow, ...] = ()
+
+
+def format_ms(value: float | None) -> str:
+    """Milliseconds for people: "840 ms", "2.3 s"."""
+    if value is None:
+        return "—"
+    if value < 1000:
+        return f"{value:.0f} ms"
+    return f"{value / 1000:.1f} s"
+
+
+def format_cost(value: Decimal | None) -> str:
+    """Dollars with enough digits for a single call, or "unknown"."""
+    if value is None:
+        return "unknown"
+    if value == 0:
+        return "$0"
+    if value < Decimal("0.01"):
+        return f"${value:.6f}".rstrip("0")
+    return f"${value:.4f}"
+
+
+def format_tokens(input_tokens: int | None, output_tokens: int | None) -> str:
+    """ "12 in · 30 out", or "unknown" when the provider did not say."""
+    if input_tokens is None and output_tokens is None:
+        return "unknown"
+
+    def count(n: int | None) -> str:
+        return "?" if n is None else f"{n:,}"
+
+    return f"{count(input_tokens)} in · {count(output_tokens)} out"
+
+
+def attempt_rows(attempts: Iterable[Any]) -> tuple[AttemptRow, ...]:
+    """Attempts (duck-typed `calls.Attempt`) as rows."""
+    return tuple(
+        AttemptRow(
+            number=a.attempt,
+            route=f"{a.provider}/{a.model}",
+            is_fallback=a.is_fallback,
+            ok=a.outcome == "success",
+            error_kind=a.error_kind or "",
+            error=a.error or "",
+            latency=format_ms(a.latency_ms),
+        )
+        for a in attempts
+    )
+
+
+def try_result(run: Any) -> TryResult:
+    """A successful `calls.TaskRun` as the result panel shows it."""
+    images = tuple(
+        f"data:{getattr(i, 'mime_type', '') or 'image/png'};base64,"
+        + base64.b64encode(i.data).decode("ascii")
+        for i in (run.images or ())
+        if getattr(i, "data", None)
+    )
+    slides = tuple(Slide(s.image_prompt, s.narration) for s in (run.slides or ()))
+    tool_calls = tuple(
+        (
+            c.name,
+            c.arguments
+            if isinstance(c.arguments, str)
+            else json.dumps(c.arguments, indent=2, ensure_ascii=False),
+        )
+        for c in (run.tool_calls or ())
+    )
+    return TryResult(
+        ok=True,
+        task=run.task,
+        route=f"{run.provider}/{run.model}",
+        fallback_used=run.fallback_used,
+        latency=format_ms(run.latency_ms),
+        tokens=format_tokens(run.input_tokens, run.output_tokens),
+        cost=format_cost(run.cost_usd),
+        text=run.text,
+        images=images,
+        slides=slides,
+        tool_calls=tool_calls,
+        attempts=attempt_rows(run.attempts),
+    )
+
+
+def try_failure(task: str, message: str, attempts: Iterable[Any] = ()) -> TryResult:
+    """A failed run: the message in words and every attempt that was made."""
+    rows = attempt_rows(attempts)
+    if rows:
+        # TaskFailed's message lists each attempt after its first line; the attempt
+        # rows show them already, so keep only the headline.
+        message = message.splitlines()[0].rstrip(":") + "."
+    return TryResult(ok=False, task=task, message=message, attempts=rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionResult:
+    """What "Test connection" found."""
+
+    ok: bool
+    provider: str
+    message: str
+    latency: str = ""
+    model_count: int = 0
+    models: tuple[str, ...] = ()
+
+
+def connection_result(provider: str, check: Any) -> ConnectionResult:
+    """A `calls.ConnectionCheck` (duck-typed) as shown on the provider card."""
+    models = tuple(check.models or ())
+    return ConnectionResult(
+        ok=bool(check.ok),
+        provider=provider,
+        message=check.message,
+        latency=format_ms(check.latency_ms),
+        model_count=len(models),
+        models=models[:12],
+    )

@@ -1,0 +1,40 @@
+"""Dashboard views: thin handlers that read through `selectors` and write through `services`.
+
+Every page needs a signed-in user (LoginRequiredMiddleware); every POST also checks
+the permission for what it changes and answers 403 without one, whatever the page
+showed. Under HTMX a view answers with one partial of the page's template
+(`"aiconfig/tasks.html#task_card"`); without JavaScript the same URLs take plain
+form posts and answer with a redirect or the whole page.
+"""
+
+from __future__ import annotations
+
+from aiconfig.views.history import change_revert, history
+from aiconfig.views.providers import (
+    provider_add,
+    provider_card,
+    provider_edit,
+    provider_model_add,
+    provider_test,
+    provider_toggle,
+    providers,
+)
+from aiconfig.views.tasks import model_options, task_add, task_card, task_edit, task_try, tasks
+
+__all__ = [
+    "change_revert",
+    "history",
+    "model_options",
+    "provider_add",
+    "provider_card",
+    "provider_edit",
+    "provider_model_add",
+    "provider_test",
+    "provider_toggle",
+    "providers",
+    "task_add",
+    "task_card",
+    "task_edit",
+    "task_try",
+    "tasks",
+]

@@ -1,0 +1,99 @@
+"""What every dashboard view shares: permission checks, toasts, and the call core import."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_POST
+from django_htmx.http import trigger_client_event
+
+View = Callable[..., HttpResponse]
+
+# Status for a form that came back with errors: htmx is configured (base.html) to swap
+# it like a 200, and it tells scripts and tests that nothing was saved.
+INVALID = 422
+
+
+@dataclass(frozen=True, slots=True)
+class Abilities:
+    """What the signed-in user may do on the dashboard (the server checks again on POST)."""
+
+    edit_tasks: bool
+    add_tasks: bool
+    edit_providers: bool
+    add_providers: bool
+    edit_models: bool
+    run: bool
+
+    @property
+    def read_only(self) -> bool:
+        """True when the user can change nothing (the page says so)."""
+        return not (
+            self.edit_tasks
+            or self.add_tasks
+            or self.edit_providers
+            or self.add_providers
+            or self.edit_models
+        )
+
+
+def abilities(request: HttpRequest) -> Abilities:
+    """The user's dashboard abilities, from their Django permissions."""
+    has = request.user.has_perm
+    return Abilities(
+        edit_tasks=has("aiconfig.change_taskassignment"),
+        add_tasks=has("aiconfig.add_tasktype"),
+        edit_providers=has("aiconfig.change_provider"),
+        add_providers=has("aiconfig.add_provider"),
+        edit_models=has("aiconfig.change_providermodel"),
+        run=has("aiconfig.run_task"),
+    )
+
+
+def post_with_permission(perm: str) -> Callable[[View], View]:
+    """Only POST, and only for users with `perm`: 405 / 403 otherwise, before any work."""
+
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.has_perm(perm):
+                raise PermissionDenied(f"You need the '{perm}' permission to do this.")
+            return view(request, *args, **kwargs)
+
+        return require_POST(wrapped)
+
+    return decorator
+
+
+def toast(response: HttpResponse, message: str, *, level: str = "success") -> HttpResponse:
+    """Ask the page (app.js) to show a toast once this HTMX response arrives."""
+    return trigger_client_event(response, "toast", {"message": message, "level": level})
+
+
+def flash(request: HttpRequest, message: str, *, level: str = "success") -> None:
+    """The no-JavaScript counterpart of `toast`: a message shown on the next page."""
+    if level == "error":
+        messages.error(request, message)
+    else:
+        messages.success(request, message)
+
+
+def calls_module() -> ModuleType | None:
+    """`aiconfig.services.calls`, or None while the call core is not installed."""
+    try:
+        return importlib.import_module("aiconfig.services.calls")
+    except ModuleNotFoundError as exc:
+        if exc.name != "aiconfig.services.calls":
+            raise
+        return None
+
+
+CALLS_MISSING = "The call core (aiconfig.services.calls) is not installed, so nothing can run yet."

@@ -1,0 +1,94 @@
+"""The History page: every configuration change, newest first, each revertible in one click."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from aiconfig import presenters, services
+from aiconfig.exceptions import AIConfigError
+from aiconfig.models import Channel, ConfigChange
+from aiconfig.views.common import abilities, flash, toast
+
+TEMPLATE = "aiconfig/history.html"
+PAGE_SIZE = 25
+
+
+def _filters(query: QueryDict) -> dict[str, str]:
+    """The valid filters in a query string (unknown values are ignored, not errors)."""
+    filters: dict[str, str] = {}
+    if query.get("target") in ConfigChange.Target.values:
+        filters["target"] = query["target"]
+    if query.get("channel") in Channel.values:
+        filters["channel"] = query["channel"]
+    return filters
+
+
+def _context(
+    request: HttpRequest, query: QueryDict, errors: dict[int, str] | None = None
+) -> dict[str, Any]:
+    filters = _filters(query)
+    changes = ConfigChange.objects.select_related("user").prefetch_related("reverted_by")
+    if "target" in filters:
+        changes = changes.filter(target_type=filters["target"])
+    if "channel" in filters:
+        changes = changes.filter(channel=filters["channel"])
+    page = Paginator(changes.order_by("-id"), PAGE_SIZE).get_page(query.get("page"))
+    permissions = request.user.get_all_permissions()
+    querystring = QueryDict(mutable=True)
+    querystring.update(filters)
+    if page.number > 1:
+        querystring["page"] = str(page.number)
+    return {
+        "page": page,
+        "rows": presenters.change_rows(page.object_list, permissions=permissions, errors=errors),
+        "filters": filters,
+        "targets": ConfigChange.Target.choices,
+        "channels": Channel.choices,
+        "query": querystring.urlencode(),
+        "can": abilities(request),
+        "nav": "history",
+    }
+
+
+def history(request: HttpRequest) -> HttpResponse:
+    """Changes from every channel (dashboard, admin, CLI, code, env), newest first."""
+    return render(request, TEMPLATE, _context(request, request.GET))
+
+
+@require_POST
+def change_revert(request: HttpRequest, change_id: int) -> HttpResponse:
+    """Put the changed object back as it was before `change_id`; the revert is recorded too.
+
+    Needs the change permission of what the change touched (a task, a provider, a model).
+    """
+    change = ConfigChange.objects.filter(pk=change_id).first()
+    if change is None:
+        raise Http404(f"No change #{change_id}.")
+    needed = presenters.REVERT_PERMISSIONS.get(change.target_type)
+    if needed is None or not request.user.has_perm(needed):
+        raise PermissionDenied(f"You may not revert changes to {change.target_type}s.")
+    # Where the user was (filters, page), so the list comes back the same way.
+    query = QueryDict(request.POST.get("query", ""))
+    back = reverse("history") + (f"?{query.urlencode()}" if query else "")
+    try:
+        new = services.revert_change(change_id=change_id, channel=Channel.UI, user=request.user)
+    except (ValidationError, AIConfigError) as exc:
+        message = f"Could not revert #{change_id}: {' '.join(getattr(exc, 'messages', [str(exc)]))}"
+        if not request.htmx:
+            flash(request, message, level="error")
+            return redirect(back)
+        context = _context(request, query, errors={change_id: message})
+        return toast(render(request, f"{TEMPLATE}#history_body", context), message, level="error")
+    message = f"Reverted #{change_id} ({change.target_name}); recorded as #{new.pk}."
+    if not request.htmx:
+        flash(request, message)
+        return redirect(back)
+    context = _context(request, query)
+    return toast(render(request, f"{TEMPLATE}#history_body", context), message)
