@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -327,3 +327,18 @@ def usage_by_day(*, since: datetime, until: datetime | None = None) -> list[Dail
         )
         day += timedelta(days=1)
     return days
+
+
+# --- history -------------------------------------------------------------------------
+
+
+def list_changes(
+    *, target: str | None = None, channel: str | None = None
+) -> QuerySet[ConfigChange]:
+    """Configuration changes, newest first, with who made them and what reverted them."""
+    changes = ConfigChange.objects.select_related("user").prefetch_related("reverted_by")
+    if target:
+        changes = changes.filter(target_type=target)
+    if channel:
+        changes = changes.filter(channel=channel)
+    return changes.order_by("-id")

@@ -416,8 +416,9 @@ def _validate_provider_fields(fields: Mapping[str, Any]) -> None:
                           f"{', '.join(ProviderKind.values)}."]  # fmt: skip
     env_var = fields.get("api_key_env")
     if env_var and not ENV_VAR_RE.match(env_var):
+        # Never echo the value: a pasted key would end up in a page or a log.
         errors["api_key_env"] = [
-            f"'{env_var}' is not an environment variable name. Enter the variable's name "
+            "That is not an environment variable name. Enter the variable's name "
             "(e.g. MYPROVIDER_API_KEY), never the key itself."
         ]
     if errors:

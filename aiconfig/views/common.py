@@ -1,12 +1,10 @@
-"""What every dashboard view shares: permission checks, toasts, and the call core import."""
+"""What every dashboard view shares: permission checks and toasts."""
 
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from django.contrib import messages
@@ -84,16 +82,3 @@ def flash(request: HttpRequest, message: str, *, level: str = "success") -> None
         messages.error(request, message)
     else:
         messages.success(request, message)
-
-
-def calls_module() -> ModuleType | None:
-    """`aiconfig.services.calls`, or None while the call core is not installed."""
-    try:
-        return importlib.import_module("aiconfig.services.calls")
-    except ModuleNotFoundError as exc:
-        if exc.name != "aiconfig.services.calls":
-            raise
-        return None
-
-
-CALLS_MISSING = "The call core (aiconfig.services.calls) is not installed, so nothing can run yet."

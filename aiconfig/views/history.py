@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from aiconfig import presenters, services
+from aiconfig import presenters, selectors, services
 from aiconfig.exceptions import AIConfigError
 from aiconfig.models import Channel, ConfigChange
 from aiconfig.views.common import abilities, flash, toast
@@ -34,12 +34,8 @@ def _context(
     request: HttpRequest, query: QueryDict, errors: dict[int, str] | None = None
 ) -> dict[str, Any]:
     filters = _filters(query)
-    changes = ConfigChange.objects.select_related("user").prefetch_related("reverted_by")
-    if "target" in filters:
-        changes = changes.filter(target_type=filters["target"])
-    if "channel" in filters:
-        changes = changes.filter(channel=filters["channel"])
-    page = Paginator(changes.order_by("-id"), PAGE_SIZE).get_page(query.get("page"))
+    changes = selectors.list_changes(target=filters.get("target"), channel=filters.get("channel"))
+    page = Paginator(changes, PAGE_SIZE).get_page(query.get("page"))
     permissions = request.user.get_all_permissions()
     querystring = QueryDict(mutable=True)
     querystring.update(filters)

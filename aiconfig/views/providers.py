@@ -17,13 +17,12 @@ from aiconfig.exceptions import AIConfigError
 from aiconfig.forms import AddModelForm, AddProviderForm, ProviderEditForm, add_service_errors
 from aiconfig.models import Channel, ProviderKind
 from aiconfig.presenters import ConnectionResult, ProviderCard
+from aiconfig.services import calls
 from aiconfig.snapshots import ConfigSnapshot, ProviderInfo
 from aiconfig.views.common import (
-    CALLS_MISSING,
     INVALID,
     Abilities,
     abilities,
-    calls_module,
     flash,
     post_with_permission,
     toast,
@@ -207,20 +206,16 @@ def provider_model_add(request: HttpRequest, name: str) -> HttpResponse:
 def provider_test(request: HttpRequest, name: str) -> HttpResponse:
     """ "Test connection": one real minimal request; success with latency, or the error."""
     info = _info_or_404(selectors.config_snapshot(), name)
-    calls = calls_module()
-    if calls is None:
-        result = ConnectionResult(ok=False, provider=info.display_name, message=CALLS_MISSING)
+    try:
+        check = calls.test_provider_connection(provider=name, user=request.user)
+    except (AIConfigError, ValidationError) as exc:
+        result = ConnectionResult(
+            ok=False,
+            provider=info.display_name,
+            message=" ".join(getattr(exc, "messages", [str(exc)])),
+        )
     else:
-        try:
-            check = calls.test_provider_connection(provider=name, user=request.user)
-        except (AIConfigError, ValidationError) as exc:
-            result = ConnectionResult(
-                ok=False,
-                provider=info.display_name,
-                message=" ".join(getattr(exc, "messages", [str(exc)])),
-            )
-        else:
-            result = presenters.connection_result(info.display_name, check)
+        result = presenters.connection_result(info.display_name, check)
     if request.htmx:
         return render(request, f"{TEMPLATE}#connection_result", {"result": result})
     return _page(request, overrides={name: {"connection": result}})

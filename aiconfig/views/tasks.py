@@ -18,13 +18,12 @@ from aiconfig.exceptions import AIConfigError
 from aiconfig.forms import AddTaskForm, TaskDraft, TaskEditForm, TryForm, add_service_errors
 from aiconfig.models import Channel, OutputKind
 from aiconfig.presenters import TaskCard, TryResult
+from aiconfig.services import calls
 from aiconfig.snapshots import ConfigSnapshot, TaskConfig
 from aiconfig.views.common import (
-    CALLS_MISSING,
     INVALID,
     Abilities,
     abilities,
-    calls_module,
     flash,
     post_with_permission,
     toast,
@@ -216,9 +215,6 @@ def model_options(request: HttpRequest) -> HttpResponse:
 
 def _run(task: str, prompt: str, user: Any) -> TryResult:
     """Run the prompt through the task's chain, as an app would."""
-    calls = calls_module()
-    if calls is None:
-        return presenters.try_failure(task, CALLS_MISSING)
     try:
         run = calls.run_task(task=task, prompt=prompt, source=Channel.PLAYGROUND, user=user)
     except calls.TaskFailed as exc:

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from aiconfig.exceptions import AIConfigError
 from aiconfig.models import Channel, ConfigChange, OutputKind
-from aiconfig.selectors import load_snapshot
+from aiconfig.selectors import list_changes, load_snapshot
 from aiconfig.services import (
     ConfigValidationError,
     add_task,
@@ -257,7 +257,7 @@ class Command(BaseCommand):
             self.stdout.write("Dry run: nothing was written. Run without --dry-run to apply.")
 
     def _history(self, limit: int, *, as_json: bool) -> None:
-        changes = ConfigChange.objects.select_related("user")[:limit]
+        changes = list_changes()[:limit]
         if as_json:
             self.stdout.write(
                 json.dumps(
