@@ -342,3 +342,11 @@ def list_changes(
     if channel:
         changes = changes.filter(channel=channel)
     return changes.order_by("-id")
+
+
+def recent_failures(*, since: datetime | None = None, limit: int = 10) -> list[CallLog]:
+    """The newest failed attempts, for the Usage page's "what went wrong" list."""
+    failures = CallLog.objects.filter(outcome=CallOutcome.ERROR)
+    if since is not None:
+        failures = failures.filter(created_at__gte=since)
+    return list(failures.order_by("-created_at", "-id")[:limit])

@@ -23,6 +23,8 @@ urlpatterns = [
     path("providers/<slug:name>/enabled/", views.provider_toggle, name="provider_toggle"),
     path("providers/<slug:name>/test/", views.provider_test, name="provider_test"),
     path("providers/<slug:name>/models/", views.provider_model_add, name="provider_model_add"),
+    path("usage/", views.usage, name="usage"),
+    path("usage/export.csv", views.usage_csv, name="usage_csv"),
     path("history/", views.history, name="history"),
     path("history/<int:change_id>/revert/", views.change_revert, name="change_revert"),
     path(

@@ -329,7 +329,7 @@ def test_a_change_appears_in_history_and_revert_restores_it(
     )
 
 
-@pytest.mark.parametrize("path", ["/", "/providers/", "/history/"])
+@pytest.mark.parametrize("path", ["/", "/providers/", "/usage/", "/history/"])
 def test_pages_fit_a_phone_screen(
     page: Page, live_server: Any, editor: Any, path: str, shot: None
 ) -> None:
@@ -339,3 +339,19 @@ def test_pages_fit_a_phone_screen(
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
+
+
+def test_usage_page_shows_a_call_made_from_try_it(
+    page: Page, live_server: Any, editor: Any, fake_ai: FakeProvider, shot: None
+) -> None:
+    sign_in(page, live_server.url, "editor", "editor-pass-123")
+    card = page.locator("#task-text")
+    settled(page)
+    card.get_by_text("Try it", exact=True).click()
+    card.get_by_label("Prompt for text").fill("Count this call")
+    card.get_by_role("button", name="Run").click()
+    expect(card.locator(".try-result")).to_contain_text("Answered by")
+    page.get_by_role("link", name="Usage").click()
+    expect(page.locator(".usage-totals")).to_contain_text("Attempts")
+    expect(page.locator("table.data")).to_contain_text("openai/gpt-4.1")
+    expect(page.get_by_role("img", name=re.compile("Attempts per day"))).to_be_visible()

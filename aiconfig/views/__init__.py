@@ -20,6 +20,7 @@ from aiconfig.views.providers import (
     providers,
 )
 from aiconfig.views.tasks import model_options, task_add, task_card, task_edit, task_try, tasks
+from aiconfig.views.usage import usage, usage_csv
 
 __all__ = [
     "change_revert",
@@ -37,4 +38,6 @@ __all__ = [
     "task_edit",
     "task_try",
     "tasks",
+    "usage",
+    "usage_csv",
 ]

@@ -13,27 +13,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from aiconfig.pricing import format_usd
-from aiconfig.selectors import UsageRow, usage_summary
+from aiconfig.presenters import USAGE_COLUMNS, usage_record
+from aiconfig.selectors import usage_summary
 
 RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-COLUMNS = (
-    "task",
-    "provider",
-    "model",
-    "calls",
-    "errors",
-    "fallbacks",
-    "input_tokens",
-    "output_tokens",
-    "images",
-    "cost_usd",
-    "unpriced_calls",
-    "p50_latency_ms",
-    "p95_latency_ms",
-)
 
 
 def parse_when(value: str) -> datetime:
@@ -51,16 +35,6 @@ def parse_when(value: str) -> datetime:
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment
-
-
-def row_dict(row: UsageRow) -> dict[str, Any]:
-    """A usage row with JSON-friendly values (cost as a string, never a float)."""
-    values = {name: getattr(row, name) for name in COLUMNS}
-    values["cost_usd"] = format_usd(row.cost_usd)
-    for key in ("p50_latency_ms", "p95_latency_ms"):
-        if values[key] is not None:
-            values[key] = round(values[key], 1)
-    return values
 
 
 class Command(BaseCommand):
@@ -87,11 +61,12 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Cannot read '{exc}' as a date: use 2026-11-01, 2026-11-01T09:00, 24h or 7d."
             ) from exc
-        rows = [row_dict(r) for r in usage_summary(since=since, until=until, task=options["task"])]
+        summary = usage_summary(since=since, until=until, task=options["task"])
+        rows = [usage_record(r) for r in summary]
         if options["json"]:
             self.stdout.write(json.dumps({"rows": rows}, indent=2))
         elif options["csv"]:
-            writer = csv.DictWriter(self.stdout, fieldnames=COLUMNS, lineterminator="\n")
+            writer = csv.DictWriter(self.stdout, fieldnames=USAGE_COLUMNS, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
         else:

@@ -1,0 +1,65 @@
+"""The Usage page: calls, failures, fallbacks and cost from the call log."""
+
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from aiconfig import presenters, selectors
+
+TEMPLATE = "aiconfig/usage.html"
+PERIODS: dict[str, tuple[str, timedelta]] = {
+    "24h": ("Last 24 hours", timedelta(hours=24)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+    "90d": ("Last 90 days", timedelta(days=90)),
+}
+DEFAULT_PERIOD = "7d"
+
+
+def _filters(request: HttpRequest) -> tuple[str, str]:
+    """The chosen period and task; unknown values fall back to the defaults."""
+    period = request.GET.get("period", DEFAULT_PERIOD)
+    if period not in PERIODS:
+        period = DEFAULT_PERIOD
+    task = request.GET.get("task", "")
+    if task not in selectors.config_snapshot().tasks:
+        task = ""
+    return period, task
+
+
+def usage(request: HttpRequest) -> HttpResponse:
+    """Totals, a per-day chart, a per-task/provider/model table and the latest failures."""
+    period, task = _filters(request)
+    since = timezone.now() - PERIODS[period][1]
+    rows = selectors.usage_summary(since=since, task=task or None)
+    days = selectors.usage_by_day(since=since)
+    failures = selectors.recent_failures(since=since)
+    context = {
+        "view": presenters.usage_view(rows, days, failures),
+        "period": period,
+        "task": task,
+        "periods": [(key, label) for key, (label, _) in PERIODS.items()],
+        "tasks": sorted(selectors.config_snapshot().tasks),
+        "chart_width": presenters.CHART_WIDTH,
+        "chart_height": presenters.CHART_HEIGHT,
+        "nav": "usage",
+    }
+    return render(request, TEMPLATE, context)
+
+
+def usage_csv(request: HttpRequest) -> HttpResponse:
+    """The Usage table for the same filters, as CSV (the columns of `ai_usage --csv`)."""
+    period, task = _filters(request)
+    since = timezone.now() - PERIODS[period][1]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="aiconfig-usage-{period}.csv"'
+    writer = csv.DictWriter(response, fieldnames=presenters.USAGE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in selectors.usage_summary(since=since, task=task or None):
+        writer.writerow(presenters.usage_record(row))
+    return response
