@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import anthropic
 import httpx
@@ -366,3 +367,40 @@ def check_base_url(base_url: str) -> None:
     """
     if not base_url.lower().startswith(("http://", "https://")):
         raise ValueError(f"not an http(s) URL: {base_url!r}")
+
+
+class _Closable:
+    def close(self) -> None: ...
+
+
+class SDKClientHolder[ClientT: _Closable]:
+    """The lifecycle every adapter shares: one SDK client, closed with the adapter.
+
+    A configuration problem found while building the client is kept and raised on
+    first use, so constructing an adapter (for a cache or a page) never fails.
+    """
+
+    _client: ClientT | None
+    _setup_problem: Callable[[], AdapterError] | None
+
+    def close(self) -> None:
+        """Release the SDK's HTTP connection pool."""
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _sdk(self) -> ClientT:
+        if self._setup_problem is not None:
+            raise self._setup_problem()
+        assert self._client is not None
+        return self._client

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Generator
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import anthropic
 from anthropic.types import Message
 
 from ._common import (
     ErrorContext,
+    SDKClientHolder,
     call_sdk,
     check_event_stream,
     elapsed_ms,
@@ -69,7 +69,7 @@ _TOOL_CHOICES: dict[str, dict[str, str]] = {
 _WRAP_KEY = "result"
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
     """Talks to the Anthropic Messages API through the `anthropic` SDK.
 
     The SDK client gets the key, base URL and timeout explicitly, no retries, no
@@ -112,30 +112,6 @@ class AnthropicAdapter:
                 f"Provider not initialized: {name!r} has an unusable base URL ({base_url!r}).",
                 provider=name,
             )
-
-    # -- lifecycle ---------------------------------------------------------------
-
-    def close(self) -> None:
-        """Release the SDK's HTTP connection pool."""
-        if self._client is not None:
-            self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _sdk(self) -> anthropic.Anthropic:
-        if self._setup_problem is not None:
-            raise self._setup_problem()
-        assert self._client is not None
-        return self._client
 
     # -- text --------------------------------------------------------------------
 

@@ -6,8 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Callable, Generator
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import httpx
 import openai
@@ -16,6 +15,7 @@ from openai.types.chat import ChatCompletion
 
 from ._common import (
     ErrorContext,
+    SDKClientHolder,
     call_sdk,
     check_event_stream,
     elapsed_ms,
@@ -81,7 +81,7 @@ def sniff_image_mime(data: bytes) -> str | None:
     return None
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
     """Talks to api.openai.com (or anything serving the same API) through the `openai` SDK.
 
     The SDK client is built once per adapter with no retries (the service layer owns
@@ -135,30 +135,6 @@ class OpenAIAdapter:
                 f"Provider not initialized: {name!r} has an unusable base URL ({base_url!r}).",
                 provider=name,
             )
-
-    # -- lifecycle ---------------------------------------------------------------
-
-    def close(self) -> None:
-        """Release the SDK's HTTP connection pool."""
-        if self._client is not None:
-            self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _sdk(self) -> openai.OpenAI:
-        if self._setup_problem is not None:
-            raise self._setup_problem()
-        assert self._client is not None
-        return self._client
 
     # -- text --------------------------------------------------------------------
 
