@@ -163,8 +163,8 @@ def main() -> None:
             "AICONFIG_ENV_FILE": str(workdir / "none.env"),
             "DATABASE_URL": f"sqlite:///{workdir / 'demo.sqlite3'}",
             # Demo keys for the fake server (only their last four characters show).
-            "OPENAI_API_KEY": "sk-proj-demo-00000000000000q7Fk",
-            "ANTHROPIC_API_KEY": "sk-ant-demo-000000000000000x2Lm",
+            "OPENAI_API_KEY": "demo-openai-key-000000000q7Fk",
+            "ANTHROPIC_API_KEY": "demo-anthropic-key-00000x2Lm",
         }
         os.environ.update(env)
         seed(fake.openai_base_url, fake.anthropic_base_url, fake.openai_base_url)
