@@ -33,7 +33,7 @@ from aiconfig.models import (
 )
 from aiconfig.selectors import load_snapshot, providers_in_use
 from aiconfig.services.config import to_route
-from aiconfig.snapshots import Route
+from aiconfig.snapshots import ProviderInfo, Route
 from aiconfig.validation import (
     check_provider,
     check_route,
@@ -69,7 +69,7 @@ class ProviderAdminForm(forms.ModelForm):
         if self.errors:
             return cleaned
         name = cleaned.get("name") or self.instance.name
-        info = services.config.provider_info_from_fields(name=name, fields=cleaned)
+        info = ProviderInfo.build(name=name, fields=cleaned)
         in_use = providers_in_use(load_snapshot()).get(name, [])
         for problem in check_provider(provider=info, in_use_by=in_use):
             if problem.is_error:
@@ -131,13 +131,13 @@ class ProviderAdmin(admin.ModelAdmin):
 
     @admin.display(description="API key")
     def key_status(self, obj: Provider) -> str:
-        if not obj.api_key_env:
-            return "not needed" if not obj.key_required else "no env var configured"
-        value = os.environ.get(obj.api_key_env, "").strip()
-        if not value:
-            return f"{obj.api_key_env}: missing"
-        tail = f" (…{value[-4:]})" if len(value) >= 12 else ""
-        return f"{obj.api_key_env}: set{tail}"
+        status = services.config.provider_info(obj).key_status()
+        if not status.env_var:
+            return "not needed" if not status.required else "no env var configured"
+        if not status.is_set:
+            return f"{status.env_var}: missing"
+        tail = f" ({status.masked})" if status.last4 else ""
+        return f"{status.env_var}: set{tail}"
 
     @admin.display(description="models")
     def model_count(self, obj: Provider) -> int:

@@ -39,6 +39,22 @@ from aiconfig.snapshots import (
     TaskConfig,
 )
 
+# The provider columns a ProviderInfo is built from (services.config reuses them).
+PROVIDER_ROW_FIELDS = (
+    "label",
+    "kind",
+    "base_url",
+    "base_url_source",
+    "api_key_env",
+    "key_required",
+    "enabled",
+    "builtin",
+    "self_hosted",
+    "pricing_id",
+    "default_text_model",
+    "default_image_model",
+)
+
 _cache_lock = threading.Lock()
 _cached: dict[str, ConfigSnapshot] = {}
 
@@ -67,20 +83,9 @@ def _load_providers() -> dict[str, ProviderInfo]:
             )
             for m in row.models.all()
         }
-        providers[row.name] = ProviderInfo(
+        providers[row.name] = ProviderInfo.build(
             name=row.name,
-            label=row.label,
-            kind=row.kind,
-            base_url=row.base_url,
-            base_url_source=row.base_url_source,
-            api_key_env=row.api_key_env,
-            key_required=row.key_required,
-            enabled=row.enabled,
-            builtin=row.builtin,
-            self_hosted=row.self_hosted,
-            pricing_id=row.pricing_id,
-            default_text_model=row.default_text_model,
-            default_image_model=row.default_image_model,
+            fields={f: getattr(row, f) for f in PROVIDER_ROW_FIELDS},
             models=models,
         )
     return providers

@@ -125,6 +125,29 @@ class ProviderInfo:
             last4=key[-4:] if key and len(key) >= 12 else "",
         )
 
+    @classmethod
+    def build(
+        cls, *, name: str, fields: Mapping[str, object], models: Mapping[str, ModelInfo] = {}
+    ) -> ProviderInfo:
+        """From a provider row's values (or a form's cleaned data); missing ones get defaults."""
+        get = fields.get
+        return cls(
+            name=name,
+            label=str(get("label", "")),
+            kind=str(get("kind", ProviderKind.OPENAI_COMPATIBLE)),
+            base_url=str(get("base_url", "")),
+            base_url_source=str(get("base_url_source", "edited")),
+            api_key_env=str(get("api_key_env", "")),
+            key_required=bool(get("key_required", True)),
+            enabled=bool(get("enabled", True)),
+            builtin=bool(get("builtin", False)),
+            self_hosted=bool(get("self_hosted", False)),
+            pricing_id=str(get("pricing_id", "")),
+            default_text_model=str(get("default_text_model", "")),
+            default_image_model=str(get("default_image_model", "")),
+            models=dict(models),
+        )
+
     def models_for(self, output_kind: str) -> list[ModelInfo]:
         """Listed models that can serve `output_kind`, in name order."""
         capability = CAPABILITY_FOR_KIND[output_kind]

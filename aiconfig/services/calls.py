@@ -29,7 +29,6 @@ from typing import Any, ClassVar
 
 import jsonschema
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import DatabaseError, connections, router
 
 from adapters import (
@@ -56,12 +55,12 @@ from aiconfig.exceptions import AIConfigError, UnknownTask
 from aiconfig.models import CallLog, CallOutcome, Channel, OutputKind
 from aiconfig.pricing import call_cost
 from aiconfig.selectors import config_snapshot
+from aiconfig.services.history import User, known_user
 from aiconfig.snapshots import ConfigSnapshot, ProviderInfo, RouteConfig, TaskConfig
 from aiconfig.validation import check_provider, check_route
 
 logger = logging.getLogger(__name__)
 
-User = AbstractBaseUser | AnonymousUser | None
 
 # Kinds worth retrying on the same provider (when the task allows retries).
 RETRYABLE = frozenset({"rate_limited", "timed_out", "provider_error", "invalid_output"})
@@ -333,12 +332,20 @@ class _Call:
                 image_count=usage.image_count if usage else 0,
                 cost_usd=cost,
                 source=self.source if self.source in Channel.values else Channel.CODE,
-                user=_user_or_none(self.user),
+                user=known_user(self.user),
                 prompt=self.prompt if keep_text else "",
                 response=response if keep_text else "",
             )
         )
         return attempt
+
+    def failed(self, step: Step, *, error: AdapterError, started: float, retry: int) -> bool:
+        """Log a failed attempt; True (after the back-off) when the same step is retried."""
+        self.record(step, latency_ms=(time.perf_counter() - started) * 1000, error=error)
+        if error.kind not in RETRYABLE or retry >= self.task.max_retries:
+            return False
+        time.sleep(_retry_delay(error, retry))
+        return True
 
     def write_log(self) -> str | None:
         """Write the attempts' rows; a failure is reported (logged and returned), not raised."""
@@ -387,12 +394,6 @@ def insert_call_log(rows: Sequence[CallLog]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-
-
-def _user_or_none(user: User) -> AbstractBaseUser | None:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return user  # type: ignore[return-value]
 
 
 def _ready_adapter(step: Step, timeout_seconds: float) -> Adapter:
@@ -501,10 +502,8 @@ def _execute[R](
                     log_error=log_error,
                 )
                 return result, run
-            call.record(step, latency_ms=(time.perf_counter() - started) * 1000, error=error)
-            if error.kind not in RETRYABLE or retry >= config.max_retries:
+            if not call.failed(step, error=error, started=started, retry=retry):
                 break
-            time.sleep(_retry_delay(error, retry))
     log_error = call.write_log()
     raise TaskFailed(
         task=config.task, request_id=call.request_id, attempts=call.attempts, log_error=log_error
@@ -849,10 +848,8 @@ def stream_text(
                     return
                 if stream is not None:
                     stream.close()
-                call.record(step, latency_ms=(time.perf_counter() - started) * 1000, error=error)
-                if error.kind not in RETRYABLE or retry >= config.max_retries:
+                if not call.failed(step, error=error, started=started, retry=retry):
                     break
-                time.sleep(_retry_delay(error, retry))
         log_error = call.write_log()
         raise TaskFailed(
             task=config.task,

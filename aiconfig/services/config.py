@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -32,9 +31,15 @@ from aiconfig.models import (
     TaskFallback,
     TaskType,
 )
-from aiconfig.selectors import get_task_config, load_snapshot, providers_in_use
+from aiconfig.selectors import (
+    PROVIDER_ROW_FIELDS,
+    get_task_config,
+    load_snapshot,
+    providers_in_use,
+)
 from aiconfig.services.history import (
     PROVIDER_FIELDS,
+    User,
     model_state,
     price_state,
     provider_state,
@@ -49,7 +54,6 @@ from aiconfig.validation import (
     check_task,
 )
 
-User = AbstractBaseUser | AnonymousUser | None
 RouteInput = Route | tuple[str, str] | Mapping[str, str] | str
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
@@ -383,29 +387,10 @@ def delete_task(*, name: str, channel: str = Channel.CODE, user: User = None) ->
 # --- providers -------------------------------------------------------------
 
 
-def _provider_info(row: Provider) -> ProviderInfo:
-    return provider_info_from_fields(
-        name=row.name,
-        fields={f: getattr(row, f) for f in (*PROVIDER_FIELDS, "base_url_source", "builtin")},
-    )
-
-
-def provider_info_from_fields(*, name: str, fields: Mapping[str, Any]) -> ProviderInfo:
-    """A `ProviderInfo` for proposed settings (used to validate before saving)."""
-    return ProviderInfo(
-        name=name,
-        label=fields.get("label", ""),
-        kind=fields.get("kind", ProviderKind.OPENAI_COMPATIBLE),
-        base_url=fields.get("base_url", ""),
-        base_url_source=fields.get("base_url_source", Source.EDITED),
-        api_key_env=fields.get("api_key_env", ""),
-        key_required=fields.get("key_required", True),
-        enabled=fields.get("enabled", True),
-        builtin=fields.get("builtin", False),
-        self_hosted=fields.get("self_hosted", False),
-        pricing_id=fields.get("pricing_id", ""),
-        default_text_model=fields.get("default_text_model", ""),
-        default_image_model=fields.get("default_image_model", ""),
+def provider_info(row: Provider) -> ProviderInfo:
+    """A provider row as the plain `ProviderInfo` the rules and calls work with."""
+    return ProviderInfo.build(
+        name=row.name, fields={f: getattr(row, f) for f in PROVIDER_ROW_FIELDS}
     )
 
 
@@ -427,7 +412,7 @@ def _validate_provider_fields(fields: Mapping[str, Any]) -> None:
 
 def _check_provider_row(row: Provider) -> None:
     in_use = providers_in_use(load_snapshot()).get(row.name, [])
-    problems = check_provider(provider=_provider_info(row), in_use_by=in_use)
+    problems = check_provider(provider=provider_info(row), in_use_by=in_use)
     # A bad URL is always an error when saving, used or not: nobody wants to store one.
     errors = [p for p in problems if p.code == "malformed_base_url" or p.is_error]
     if errors:
@@ -471,7 +456,7 @@ def update_provider(
                 channel=channel,
                 user=user,
             )
-    return _provider_info(row)
+    return provider_info(row)
 
 
 def add_provider(
@@ -526,7 +511,7 @@ def add_provider(
             channel=channel,
             user=user,
         )
-    return _provider_info(row)
+    return provider_info(row)
 
 
 def delete_provider(*, name: str, channel: str = Channel.CODE, user: User = None) -> None:

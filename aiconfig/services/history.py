@@ -123,7 +123,12 @@ def describe_change(target_type: str, before: State | None, after: State | None)
     return "; ".join(parts) or "no change"
 
 
-def _user_or_none(user: AbstractBaseUser | AnonymousUser | None) -> AbstractBaseUser | None:
+# Who made a change or a call: a user, an anonymous visitor, or nobody (code, env).
+User = AbstractBaseUser | AnonymousUser | None
+
+
+def known_user(user: User) -> AbstractBaseUser | None:
+    """The user to store, or None for anonymous visitors and code."""
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     return user  # type: ignore[return-value]
@@ -136,7 +141,7 @@ def record_change(
     before: State | None,
     after: State | None,
     channel: str,
-    user: AbstractBaseUser | AnonymousUser | None = None,
+    user: User = None,
     reverts: ConfigChange | None = None,
 ) -> ConfigChange:
     """Store one change. Its new id becomes the configuration version every process sees."""
@@ -156,7 +161,7 @@ def record_change(
         before=before,
         after=after,
         channel=channel if channel in Channel.values else Channel.CODE,
-        user=_user_or_none(user),
+        user=known_user(user),
         summary=summary[:500],
         reverts=reverts,
     )

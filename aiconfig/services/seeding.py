@@ -17,7 +17,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 
 from aiconfig.catalog import (
@@ -49,6 +48,7 @@ from aiconfig.services.config import (
 )
 from aiconfig.services.history import (
     State,
+    User,
     describe_change,
     provider_state,
     record_change,
@@ -355,7 +355,7 @@ def apply_env(
     environ: Mapping[str, str],
     dry_run: bool = False,
     tasks: Sequence[str] | None = None,
-    user: AbstractBaseUser | AnonymousUser | None = None,
+    user: User = None,
 ) -> list[PlannedChange]:
     """Make the database follow the environment again, on purpose.
 
