@@ -79,6 +79,12 @@ class Provider(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            (
+                "manage_endpoints",
+                "Can change where provider keys are sent (base URL, key variable)",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
