@@ -488,15 +488,13 @@ class TaskTypeAdmin(admin.ModelAdmin):
 # --- history -----------------------------------------------------------------------
 
 
-@admin.register(ConfigChange)
-class ConfigChangeAdmin(admin.ModelAdmin):
-    list_display = ("id", "created_at", "user", "channel", "target_type", "target_name", "summary")
-    list_filter = ("channel", "target_type", "action")
-    search_fields = ("target_name", "summary", "user__username")
-    date_hierarchy = "created_at"
-    list_select_related = ("user",)
-    actions = ["revert_selected"]
-    readonly_fields = [f.name for f in ConfigChange._meta.fields]
+class AuditTrailAdminMixin:
+    """The audit trail is append-only: nobody adds or edits rows here; only superusers delete.
+
+    Not even a group holding `change_`/`delete_` permissions gets past this (an editor must
+    not be able to erase who did what). Viewing keeps the normal `view_` permission. Old
+    call-log rows are removed with `manage.py ai_usage prune`, which records itself.
+    """
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -505,8 +503,21 @@ class ConfigChangeAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+        # Without delete permission the admin also drops its bulk "delete selected" action.
+        return bool(request.user.is_active and request.user.is_superuser)
 
+
+@admin.register(ConfigChange)
+class ConfigChangeAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "created_at", "user", "channel", "target_type", "target_name", "summary")
+    list_filter = ("channel", "target_type", "action")
+    search_fields = ("target_name", "summary", "user__username")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    actions = ["revert_selected"]
+    readonly_fields = [f.name for f in ConfigChange._meta.fields]
+
+    # Append-only (see AuditTrailAdminMixin); reverting records a new change instead.
     @admin.action(description="Revert the selected changes (newest first)")
     def revert_selected(self, request: HttpRequest, queryset: QuerySet[ConfigChange]) -> None:
         if not request.user.has_perm("aiconfig.change_taskassignment"):
@@ -529,7 +540,7 @@ class ConfigChangeAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallLog)
-class CallLogAdmin(admin.ModelAdmin):
+class CallLogAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "task",
@@ -549,12 +560,6 @@ class CallLogAdmin(admin.ModelAdmin):
     search_fields = ("request_id", "task", "provider", "model", "error_message")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in CallLog._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ModelPrice)

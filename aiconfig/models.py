@@ -248,6 +248,8 @@ class ConfigChange(models.Model):
         PROVIDER = "provider", "Provider"
         MODEL = "model", "Model"
         PRICE = "price", "Price"
+        # A prune of old call-log rows: recorded so the audit trail shows who removed what.
+        CALLLOG = "calllog", "Call log"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

@@ -314,6 +314,10 @@ BUILTIN_NAMES: dict[str, frozenset[str]] = {
     ConfigChange.Target.TASK: frozenset(BUILTIN_TASKS_BY_NAME),
     ConfigChange.Target.PROVIDER: frozenset(BUILTIN_PROVIDERS_BY_NAME),
 }
+# Why a change has no Revert button even for a superuser, shown on its row.
+NOT_REVERTABLE: dict[str, str] = {
+    ConfigChange.Target.CALLLOG: "Pruned call-log rows are gone for good: this cannot be reverted.",
+}
 # Permission needed to revert a change, by what it changed.
 REVERT_PERMISSIONS: dict[str, str] = {
     ConfigChange.Target.TASK: "aiconfig.change_taskassignment",
@@ -335,6 +339,7 @@ class ChangeRow:
     can_revert: bool
     reverted_by: tuple[int, ...]
     error: str = ""
+    note: str = ""
 
     @property
     def dom_id(self) -> str:
@@ -380,6 +385,7 @@ def change_rows(
                 ),
                 reverted_by=tuple(r.pk for r in change.reverted_by.all()),
                 error=errors.get(change.pk, ""),
+                note=NOT_REVERTABLE.get(change.target_type, ""),
             )
         )
     return rows

@@ -143,15 +143,21 @@ def record_change(
     channel: str,
     user: User = None,
     reverts: ConfigChange | None = None,
+    summary: str | None = None,
 ) -> ConfigChange:
-    """Store one change. Its new id becomes the configuration version every process sees."""
+    """Store one change. Its new id becomes the configuration version every process sees.
+
+    `summary` replaces the generated one, for changes a before/after diff describes badly
+    (a call-log prune says how many rows went, not "deleted").
+    """
     if before is None:
         action = ConfigChange.Action.CREATE
     elif after is None:
         action = ConfigChange.Action.DELETE
     else:
         action = ConfigChange.Action.UPDATE
-    summary = describe_change(target_type, before, after)
+    if summary is None:
+        summary = describe_change(target_type, before, after)
     if reverts is not None:
         summary = f"revert of #{reverts.pk}: {summary}"
     return ConfigChange.objects.create(

@@ -1,10 +1,11 @@
-"""`manage.py ai_usage`: the call log summed by task, provider and model."""
+"""`manage.py ai_usage`: the call log summed by task, provider and model; `prune` trims it."""
 
 from __future__ import annotations
 
 import csv
 import json
 import re
+import sys
 from argparse import ArgumentParser
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,8 +14,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from aiconfig.models import Channel
 from aiconfig.presenters import USAGE_COLUMNS, usage_record
 from aiconfig.selectors import usage_summary
+from aiconfig.services.calllog import count_prunable, prune_call_log
 
 RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -40,7 +43,10 @@ def parse_when(value: str) -> datetime:
 class Command(BaseCommand):
     """Calls, errors, fallbacks, tokens, cost and latency per task, provider and model."""
 
-    help = "Summarise the call log by task, provider and model."
+    help = (
+        "Summarise the call log by task, provider and model, or: "
+        "prune --older-than 180d [--dry-run] [--yes]."
+    )
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -51,9 +57,22 @@ class Command(BaseCommand):
         fmt = parser.add_mutually_exclusive_group()
         fmt.add_argument("--json", action="store_true", help='Print {"rows": [...]}.')
         fmt.add_argument("--csv", action="store_true", help="Print CSV with a header row.")
+        # Optional, so `ai_usage --since 7d --csv` keeps working as before.
+        sub = parser.add_subparsers(dest="action", required=False)
+        prune = sub.add_parser("prune", help="Delete call-log rows older than an age or date.")
+        prune.add_argument(
+            "--older-than", required=True, help="An age (180d, 26w) or a date (2026-05-01)."
+        )
+        prune.add_argument("--dry-run", action="store_true", help="Only count the rows.")
+        prune.add_argument(
+            "--yes", "--no-input", action="store_true", dest="yes", help="Do not ask to confirm."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        """Print the summary in the chosen format."""
+        """Print the summary in the chosen format, or prune."""
+        if options.get("action") == "prune":
+            self._prune(options)
+            return
         try:
             since = parse_when(options["since"]) if options["since"] else None
             until = parse_when(options["until"]) if options["until"] else None
@@ -71,6 +90,33 @@ class Command(BaseCommand):
             writer.writerows(rows)
         else:
             self._table(rows)
+
+    def _prune(self, options: dict[str, Any]) -> None:
+        try:
+            cutoff = parse_when(options["older_than"])
+        except ValueError as exc:
+            raise CommandError(
+                f"Cannot read '{exc}' as an age or date: use 180d, 26w or 2026-05-01."
+            ) from exc
+        when = f"{cutoff:%Y-%m-%d %H:%M %Z}".strip()
+        count = count_prunable(older_than=cutoff)
+        if options["dry_run"] or not count:
+            verb = "Would delete" if options["dry_run"] else "Nothing to delete:"
+            self.stdout.write(f"{verb} {count} call-log rows older than {when}.")
+            return
+        if not options["yes"]:
+            if not sys.stdin.isatty():
+                raise CommandError(
+                    f"This would delete {count} call-log rows older than {when}. "
+                    "Pass --yes to confirm (there is no terminal to ask)."
+                )
+            answer = input(f"Delete {count} call-log rows older than {when}? [y/N] ")
+            if answer.strip().lower() not in {"y", "yes"}:
+                self.stdout.write("Nothing deleted.")
+                return
+        result = prune_call_log(older_than=cutoff, channel=Channel.CLI)
+        recorded = f" (recorded as change #{result.change.pk})" if result.change else ""
+        self.stdout.write(f"Deleted {result.rows} call-log rows older than {when}{recorded}.")
 
     def _table(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
