@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import timedelta
 
 from django.http import HttpRequest, HttpResponse
@@ -10,6 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from aiconfig import presenters, selectors
+from aiconfig.exports import write_csv
 
 TEMPLATE = "aiconfig/usage.html"
 PERIODS: dict[str, tuple[str, timedelta]] = {
@@ -58,8 +58,10 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - PERIODS[period][1]
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="aiconfig-usage-{period}.csv"'
-    writer = csv.DictWriter(response, fieldnames=presenters.USAGE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in selectors.usage_summary(since=since, task=task or None):
-        writer.writerow(presenters.usage_record(row))
+    rows = selectors.usage_summary(since=since, task=task or None)
+    write_csv(
+        response,
+        columns=presenters.USAGE_COLUMNS,
+        records=(presenters.usage_record(row) for row in rows),
+    )
     return response

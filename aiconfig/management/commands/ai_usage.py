@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import sys
@@ -14,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from aiconfig.exports import write_csv
 from aiconfig.models import Channel
 from aiconfig.presenters import USAGE_COLUMNS, usage_record
 from aiconfig.selectors import usage_summary
@@ -85,9 +85,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps({"rows": rows}, indent=2))
         elif options["csv"]:
-            writer = csv.DictWriter(self.stdout, fieldnames=USAGE_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
+            write_csv(self.stdout, columns=USAGE_COLUMNS, records=rows)
         else:
             self._table(rows)
 
