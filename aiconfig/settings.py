@@ -145,8 +145,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"one_line_forbidden": {"()": "aiconfig.logfilters.OneLineForbidden"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
     "loggers": {
+        # A refused request (403) is one line with path, user and reason, not a traceback.
+        "django.request": {"filters": ["one_line_forbidden"]},
         "aiconfig": {"level": env.str("AICONFIG_LOG_LEVEL", default="INFO"), "propagate": True},
     },
 }
