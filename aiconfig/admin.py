@@ -36,6 +36,7 @@ from aiconfig.services.config import to_route
 from aiconfig.snapshots import ProviderInfo, Route
 from aiconfig.validation import (
     check_provider,
+    check_provider_limits,
     check_route,
     check_task,
     check_task_config,
@@ -66,6 +67,10 @@ class ProviderAdminForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         """Rules that need the whole provider: e.g. a provider in use needs a base URL."""
         cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        for problem in check_provider_limits(cleaned):
+            self.add_error(problem.field if problem.field in self.fields else None, problem.text)
         if self.errors:
             return cleaned
         name = cleaned.get("name") or self.instance.name

@@ -32,6 +32,9 @@ CODES = {
     "timeout": "008",
     "retries": "009",
     "output_kind": "010",
+    # Length and character limits (validation.py, "limits" section).
+    "too_long": "020",
+    "model_name_characters": "021",
     "provider_not_initialized": "101",
     "unknown_capabilities": "102",
     "provider_disabled": "103",

@@ -21,7 +21,20 @@ from aiconfig.models import OutputKind
 from aiconfig.services import ConfigValidationError
 from aiconfig.services.config import ENV_VAR_RE
 from aiconfig.snapshots import ModelInfo, ProviderInfo, TaskConfig
-from aiconfig.validation import MAX_RETRIES, MAX_TIMEOUT_SECONDS, ConfigProblem, is_valid_base_url
+from aiconfig.validation import (
+    MAX_BASE_URL,
+    MAX_DESCRIPTION,
+    MAX_KEY_VARIABLE,
+    MAX_LABEL,
+    MAX_MODEL_NAME,
+    MAX_PROVIDER_NAME,
+    MAX_RETRIES,
+    MAX_TASK_NAME,
+    MAX_TIMEOUT_SECONDS,
+    MIN_TIMEOUT_SECONDS,
+    ConfigProblem,
+    is_valid_base_url,
+)
 
 # More fallbacks than this is a configuration nobody can reason about.
 MAX_FALLBACKS = 6
@@ -228,10 +241,12 @@ class TaskEditForm(forms.Form):
     """
 
     provider = ProviderChoiceField(label="Provider")
-    model = forms.CharField(label="Model", required=False, max_length=200)
+    model = forms.CharField(label="Model", required=False, max_length=MAX_MODEL_NAME)
     timeout_seconds = forms.FloatField(
         label="Timeout (seconds)",
-        widget=forms.NumberInput(attrs={"step": "any", "min": "1", "max": MAX_TIMEOUT_SECONDS}),
+        widget=forms.NumberInput(
+            attrs={"step": "any", "min": MIN_TIMEOUT_SECONDS, "max": MAX_TIMEOUT_SECONDS}
+        ),
     )
     max_retries = forms.IntegerField(
         label="Retries per provider",
@@ -270,7 +285,7 @@ class TaskEditForm(forms.Form):
                 error_messages={"required": "Choose a provider, or remove this fallback."},
             )
             self.fields[f"fb-{i}-model"] = forms.CharField(
-                label=f"Fallback {i + 1} model", required=False, max_length=200
+                label=f"Fallback {i + 1} model", required=False, max_length=MAX_MODEL_NAME
             )
         for name in ["", *(f"fb-{i}-" for i in range(count))]:
             self._wire_route(name)
@@ -353,14 +368,14 @@ class AddTaskForm(forms.Form):
 
     name = forms.CharField(
         label="Name",
-        max_length=64,
+        max_length=MAX_TASK_NAME,
         help_text="Lowercase letters, digits and hyphens, e.g. summaries.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     output_kind = forms.ChoiceField(label="Output", choices=OutputKind.choices)
     provider = forms.ChoiceField(label="Provider")
-    model = forms.CharField(label="Model", required=False, max_length=200)
-    description = forms.CharField(label="Description", required=False, max_length=300)
+    model = forms.CharField(label="Model", required=False, max_length=MAX_MODEL_NAME)
+    description = forms.CharField(label="Description", required=False, max_length=MAX_DESCRIPTION)
 
     def __init__(
         self,
@@ -480,20 +495,20 @@ class AddProviderForm(_KeyVarMixin):
 
     name = forms.CharField(
         label="Name",
-        max_length=64,
+        max_length=MAX_PROVIDER_NAME,
         help_text="Lowercase id used in tasks and env vars, e.g. my-vllm.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    label = forms.CharField(label="Label", required=False, max_length=100)
+    label = forms.CharField(label="Label", required=False, max_length=MAX_LABEL)
     base_url = forms.CharField(
         label="Base URL",
-        max_length=500,
+        max_length=MAX_BASE_URL,
         widget=forms.URLInput(attrs={"placeholder": "https://llm.example.com/v1"}),
     )
     api_key_env = forms.CharField(
         label="API key env var",
         required=False,
-        max_length=100,
+        max_length=MAX_KEY_VARIABLE,
         help_text="The variable's name, never the key. Set the key in the server's environment.",
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "MY_LLM_API_KEY"}
@@ -503,7 +518,9 @@ class AddProviderForm(_KeyVarMixin):
     self_hosted = forms.BooleanField(
         label="Self-hosted (calls cost $0)", required=False, initial=False
     )
-    default_text_model = forms.CharField(label="Default text model", required=False)
+    default_text_model = forms.CharField(
+        label="Default text model", required=False, max_length=MAX_MODEL_NAME
+    )
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         super().__init__(data, prefix="new-provider")
@@ -518,18 +535,22 @@ class AddProviderForm(_KeyVarMixin):
 class ProviderEditForm(_KeyVarMixin):
     """A provider's connection settings and default models."""
 
-    label = forms.CharField(label="Label", required=False, max_length=100)
-    base_url = forms.CharField(label="Base URL", required=False, max_length=500)
+    label = forms.CharField(label="Label", required=False, max_length=MAX_LABEL)
+    base_url = forms.CharField(label="Base URL", required=False, max_length=MAX_BASE_URL)
     api_key_env = forms.CharField(
         label="API key env var",
         required=False,
-        max_length=100,
+        max_length=MAX_KEY_VARIABLE,
         help_text="The variable's name, never the key.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     key_required = forms.BooleanField(label="Key required", required=False)
-    default_text_model = forms.CharField(label="Default text model", required=False)
-    default_image_model = forms.CharField(label="Default image model", required=False)
+    default_text_model = forms.CharField(
+        label="Default text model", required=False, max_length=MAX_MODEL_NAME
+    )
+    default_image_model = forms.CharField(
+        label="Default image model", required=False, max_length=MAX_MODEL_NAME
+    )
 
     def __init__(self, data: Mapping[str, Any] | None = None, *, provider: ProviderInfo) -> None:
         initial = {
@@ -577,7 +598,7 @@ class AddModelForm(forms.Form):
 
     name = forms.CharField(
         label="Model name",
-        max_length=200,
+        max_length=MAX_MODEL_NAME,
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     supports_text = forms.BooleanField(label="Text", required=False, initial=True)

@@ -128,6 +128,12 @@ class ProviderModel(models.Model):
     def __str__(self) -> str:
         return f"{self.provider.name}/{self.name}"
 
+    def clean(self) -> None:
+        """The model name follows the shared limits (length, no spaces or control characters)."""
+        from aiconfig.validation import check_model_name, raise_for_problems
+
+        raise_for_problems(check_model_name(self.name.strip(), field="name"))
+
 
 class TaskType(models.Model):
     """A kind of AI work an app asks for (`image`, `text`, ...), with the output it needs."""
@@ -348,3 +354,9 @@ class ModelPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model}"
+
+    def clean(self) -> None:
+        """The model name follows the shared limits (length, no spaces or control characters)."""
+        from aiconfig.validation import check_model_name, raise_for_problems
+
+        raise_for_problems(check_model_name(self.model.strip()))

@@ -72,6 +72,11 @@ class RouteView:
         return any(p.is_error for p in self.problems)
 
 
+def format_seconds(value: float) -> str:
+    """Seconds with up to six significant digits and no trailing zeros: 60 s, 2.5 s, 0.001 s."""
+    return f"{value:g} s"
+
+
 @dataclass(frozen=True, slots=True)
 class TaskCard:
     """Everything the Tasks page shows about one task."""
@@ -88,6 +93,11 @@ class TaskCard:
     max_retries: int
     errors: tuple[ConfigProblem, ...]
     warnings: tuple[ConfigProblem, ...]
+
+    @property
+    def timeout_label(self) -> str:
+        """The timeout as typed ("60 s", "2.5 s"), never rounded to a misleading "0.0 s"."""
+        return format_seconds(self.timeout_seconds)
 
     @property
     def chain(self) -> tuple[RouteView, ...]:

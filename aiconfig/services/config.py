@@ -7,7 +7,6 @@ version, so the next call in any process reads the new configuration.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -49,14 +48,19 @@ from aiconfig.services.history import (
 from aiconfig.snapshots import ProviderInfo, Route, TaskConfig
 from aiconfig.validation import (
     ENV_VAR_RE,
+    MAX_DESCRIPTION,
+    MAX_PROVIDER_NAME,
     ConfigProblem,
+    check_length,
+    check_model_name,
+    check_name,
     check_provider,
+    check_provider_limits,
     check_task,
+    raise_for_problems,
 )
 
 RouteInput = Route | tuple[str, str] | Mapping[str, str] | str
-
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 
 
 class ConfigValidationError(ValidationError):
@@ -203,6 +207,8 @@ def update_task_config(
     result would break a rule; warnings (missing key, unknown capabilities) do not
     block saving. The change is effective for the next call in every process.
     """
+    if description is not None:
+        raise_for_problems(_description_problems(description))
     with transaction.atomic():
         try:
             task_row = TaskType.objects.select_for_update().get(name=task)
@@ -279,18 +285,16 @@ def update_task_config(
     return get_task_config(task=task)
 
 
+def _description_problems(description: str) -> list[ConfigProblem]:
+    return check_length(
+        description.strip(), limit=MAX_DESCRIPTION, field="description", what="Description"
+    )
+
+
 def validate_task_name(name: str) -> str:
     """Normalise a new task's name, or raise ValidationError saying what is allowed."""
     normalised = name.strip().lower().replace("_", "-")
-    if not NAME_RE.match(normalised):
-        raise ValidationError(
-            {
-                "name": [
-                    f"'{name}' is not a valid task name: use lowercase letters, digits and "
-                    "hyphens, starting with a letter (e.g. 'summaries')."
-                ]
-            }
-        )
+    raise_for_problems(check_name(normalised, kind="task"))
     return normalised
 
 
@@ -312,6 +316,7 @@ def add_task(
 ) -> TaskConfig:
     """Create a task type with its assignment, validated as a whole; nothing is saved on error."""
     name = validate_task_name(name)
+    raise_for_problems(_description_problems(description))
     if output_kind not in OutputKind.values:
         raise ValidationError(
             {"output_kind": [f"Unknown output kind '{output_kind}'. Use one of: "
@@ -406,6 +411,8 @@ def _validate_provider_fields(fields: Mapping[str, Any]) -> None:
             "That is not an environment variable name. Enter the variable's name "
             "(e.g. MYPROVIDER_API_KEY), never the key itself."
         ]
+    for problem in check_provider_limits(fields):
+        errors.setdefault(problem.field, []).append(problem.text)
     if errors:
         raise ValidationError(errors)
 
@@ -477,11 +484,7 @@ def add_provider(
 ) -> ProviderInfo:
     """Add a provider (usually a custom OpenAI-compatible endpoint)."""
     name = name.strip().lower()
-    if not NAME_RE.match(name):
-        raise ValidationError(
-            {"name": [f"'{name}' is not a valid provider name: use lowercase letters, digits "
-                      "and hyphens, starting with a letter (e.g. 'my-vllm')."]}
-        )  # fmt: skip
+    raise_for_problems(check_name(name, kind="provider"))
     fields = {
         "label": label.strip(),
         "kind": kind,
@@ -558,6 +561,7 @@ def save_provider_model(
     name = name.strip()
     if not name:
         raise ValidationError({"name": ["Enter the model's name."]})
+    raise_for_problems(check_model_name(name, field="name"))
     with transaction.atomic():
         try:
             provider_row = Provider.objects.get(name=provider)
@@ -628,6 +632,10 @@ def save_model_price(
     provider, model = provider.strip().lower(), model.strip()
     if not provider or not model:
         raise ValidationError("A price needs a provider and a model.")
+    raise_for_problems(
+        check_length(provider, limit=MAX_PROVIDER_NAME, field="provider", what="Provider name")
+        + check_model_name(model)
+    )
     values: dict[str, Decimal | None] = {}
     for name, raw in (
         ("input_per_million", input_per_million),

@@ -38,7 +38,6 @@ from aiconfig.models import (
 )
 from aiconfig.selectors import load_snapshot
 from aiconfig.services.config import (
-    NAME_RE,
     ConfigValidationError,
     ProposedTask,
     _save_assignment,
@@ -55,7 +54,7 @@ from aiconfig.services.history import (
     task_state,
 )
 from aiconfig.snapshots import ProviderInfo, Route
-from aiconfig.validation import ConfigProblem, check_task
+from aiconfig.validation import NAME_RE, ConfigProblem, check_task
 
 CUSTOM_TASK_RE = re.compile(r"^AI_([A-Z0-9_]+)_PROVIDER$")
 
