@@ -170,6 +170,26 @@ def test_invalid_env_is_seeded_as_written_and_migrate_still_succeeds(manage: Man
     assert any(p["code"] == "capability" for p in tasks["image"]["problems"])
 
 
+def test_over_long_env_values_are_ignored_with_a_warning_and_migrate_succeeds(
+    manage: Manage,
+) -> None:
+    # PostgreSQL cannot store a value longer than its column: migrate must not crash on it.
+    env = {
+        "AI_TEXT_PROVIDER": "openai",
+        "AI_TEXT_MODEL": "m" * 300,
+        "OLLAMA_BASE_URL": "http://ollama.test/" + "v" * 600,
+    }
+    result = manage("migrate", "-v0", env=env)
+    assert "AI_TEXT_MODEL is 300 characters long, more than the 200 allowed" in result.stderr
+    assert "OLLAMA_BASE_URL is" in result.stderr
+    payload = manage.json("ai_config", "--json", env=env)
+    text = next(t for t in payload["tasks"] if t["task"] == "text")
+    assert text["model"] == "gpt-4.1"
+    assert text["model_defaulted"] is True
+    urls = {p["name"]: p["base_url"] for p in payload["providers"]}
+    assert "vvvv" not in urls["ollama"]
+
+
 def test_second_migrate_never_overwrites_an_edit(manage: Manage) -> None:
     manage("migrate", "-v0", env=OPTION_1)
     manage("ai_config", "set", "text", "--provider", "openai", "--model", "gpt-4o-mini")

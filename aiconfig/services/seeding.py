@@ -13,6 +13,7 @@ The rule between env and database:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +55,16 @@ from aiconfig.services.history import (
     task_state,
 )
 from aiconfig.snapshots import ProviderInfo, Route
-from aiconfig.validation import NAME_RE, ConfigProblem, check_task
+from aiconfig.validation import (
+    MAX_BASE_URL,
+    MAX_MODEL_NAME,
+    MAX_PROVIDER_NAME,
+    NAME_RE,
+    ConfigProblem,
+    check_task,
+)
+
+logger = logging.getLogger(__name__)
 
 CUSTOM_TASK_RE = re.compile(r"^AI_([A-Z0-9_]+)_PROVIDER$")
 
@@ -78,8 +88,20 @@ class EnvTask:
         return bool(self.variables)
 
 
-def _get(environ: Mapping[str, str], name: str) -> str:
-    return environ.get(name, "").strip()
+def _get(environ: Mapping[str, str], name: str, *, limit: int | None = None) -> str:
+    """An env value, stripped; one longer than its column can hold counts as unset.
+
+    Invalid values are otherwise stored as written so `check` can point at them, but an
+    over-long one cannot be stored at all (PostgreSQL refuses it and `migrate` would
+    fail), so it is ignored with a warning naming the variable and the limit.
+    """
+    value = environ.get(name, "").strip()
+    if limit is not None and len(value) > limit:
+        logger.warning(
+            "%s is %d characters long, more than the %d allowed; ignored.", name, len(value), limit
+        )
+        return ""
+    return value
 
 
 def read_env_tasks(environ: Mapping[str, str]) -> dict[str, EnvTask]:
@@ -94,7 +116,10 @@ def read_env_tasks(environ: Mapping[str, str]) -> dict[str, EnvTask]:
             "fallback_provider": f"{prefix}_FALLBACK_PROVIDER",
             "fallback_model": f"{prefix}_FALLBACK_MODEL",
         }
-        values = {key: _get(environ, var) for key, var in names.items()}
+        values = {
+            key: _get(environ, var, limit=MAX_MODEL_NAME if "model" in key else MAX_PROVIDER_NAME)
+            for key, var in names.items()
+        }
         for key in ("provider", "fallback_provider"):
             values[key] = values[key].lower()
         return EnvTask(
@@ -166,7 +191,7 @@ class SeedReport:
 
 def _seed_providers(environ: Mapping[str, str], report: SeedReport) -> None:
     for spec in BUILTIN_PROVIDERS:
-        env_url = _get(environ, spec.base_url_env)
+        env_url = _get(environ, spec.base_url_env, limit=MAX_BASE_URL)
         row = Provider.objects.filter(name=spec.name).first()
         if row is None:
             row = Provider.objects.create(
@@ -308,7 +333,7 @@ def plan_env_apply(
     snapshot = load_snapshot()
     plan: list[PlannedChange] = []
     for spec in BUILTIN_PROVIDERS:
-        env_url = _get(environ, spec.base_url_env)
+        env_url = _get(environ, spec.base_url_env, limit=MAX_BASE_URL)
         provider = snapshot.providers.get(spec.name)
         if tasks is None and env_url and provider and provider.base_url != env_url:
             before = {"base_url": provider.base_url}
