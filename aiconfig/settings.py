@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -34,6 +35,8 @@ INSTALLED_APPS = [
     "aiconfig",
     "django.contrib.admin",
     "django.contrib.auth",
+    # Sign-in lockout after repeated wrong passwords (dashboard and admin alike).
+    "axes",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -55,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aiconfig.urls"
@@ -100,6 +105,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: it refuses a locked-out client before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "tasks"
 LOGOUT_REDIRECT_URL = "login"
@@ -140,6 +150,19 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 X_FRAME_OPTIONS = "DENY"
+
+# --- Sign-in lockout (django-axes) ----------------------------------------
+# A username is locked for one client (IP address) after AXES_FAILURE_LIMIT wrong
+# passwords in a row, for AXES_COOLOFF_MINUTES after the last try; the same user
+# from another address, and other users, can still sign in. The client address is
+# REMOTE_ADDR: uvicorn sets it from X-Forwarded-For only for FORWARDED_ALLOW_IPS.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A right password before the limit forgives the earlier typos.
+AXES_RESET_ON_SUCCESS = env.bool("AXES_RESET_ON_SUCCESS", default=True)
+# The project's own page (429, when to try again, whom to ask) instead of axes' plain text.
+AXES_LOCKOUT_CALLABLE = "aiconfig.lockout.lockout_response"
 
 LOGGING = {
     "version": 1,
