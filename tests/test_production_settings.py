@@ -26,7 +26,6 @@ def production_env(**extra: str) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": HOST,
         "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
-        "BEHIND_TLS_PROXY": "true",
         "OPENAI_API_KEY": FAKE_KEYS["OPENAI_API_KEY"],
         **extra,
     }
@@ -123,6 +122,21 @@ def test_check_deploy_warns_about_a_short_secret_key(manage: Manage) -> None:
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env, check=False)
     assert result.returncode != 0
     assert "security.W009" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "header"),
+    [
+        ({"BEHIND_TLS_PROXY": "true"}, "('HTTP_X_FORWARDED_PROTO', 'https')"),
+        ({"SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_SSL,on"}, "('HTTP_X_FORWARDED_SSL', 'on')"),
+        ({}, "None"),
+    ],
+    ids=["behind-tls-proxy", "explicit", "off-by-default"],
+)
+def test_the_proxy_ssl_header_is_opt_in(manage: Manage, env: dict[str, str], header: str) -> None:
+    code = "from django.conf import settings; print(settings.SECURE_PROXY_SSL_HEADER)"
+    result = manage("shell", "--no-imports", "-c", code, env=production_env(**env))
+    assert result.stdout.strip() == header
 
 
 def test_a_malformed_proxy_ssl_header_is_a_clear_error(manage: Manage) -> None:
