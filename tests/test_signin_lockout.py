@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +18,7 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "right-horse-battery-staple"
 ATTACKER_IP = "203.0.113.66"
 LIMIT = 10  # AXES_FAILURE_LIMIT's default
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 
 
 @pytest.fixture(autouse=True)
@@ -142,3 +146,63 @@ def test_guessed_passwords_are_not_kept_in_the_attempt_log_or_logs(
     assert PASSWORD not in stored
     assert "guess-" not in caplog.text
     assert PASSWORD not in caplog.text
+
+
+@pytest.fixture(scope="session")
+def _orm_beside_playwright() -> Iterator[None]:
+    """Let test code (and the test database setup) use the ORM beside Playwright's loop.
+
+    As in test_browser.py: Playwright runs an asyncio loop in the main thread, and
+    Django refuses ORM calls from it as "async"; this code is plain synchronous.
+    """
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.mark.browser
+@pytest.mark.usefixtures("_orm_beside_playwright")
+@pytest.mark.parametrize("javascript", [False, True], ids=["js-off", "js-on"])
+def test_a_browser_is_locked_out_and_shown_the_page_within_the_csp(
+    browser: Any,
+    live_server: Any,
+    django_user_model: Any,
+    settings: Any,
+    javascript: bool,
+) -> None:
+    from playwright.sync_api import expect
+
+    settings.AXES_FAILURE_LIMIT = 3  # the live server runs in this process
+    django_user_model.objects.create_user(username="alice", password=PASSWORD)
+    django_user_model.objects.create_user(username="bob", password="bob-pass-7391")
+    context = browser.new_context(java_script_enabled=javascript)
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+
+    def submit(username: str, password: str) -> None:
+        page.goto(f"{live_server.url}/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+
+    for n in range(3):
+        submit("alice", f"guess-{n}")
+    expect(page.get_by_role("heading", name="Sign-in locked")).to_be_visible()
+    submit("alice", PASSWORD)
+    expect(page.get_by_role("heading", name="Sign-in locked")).to_be_visible()
+    expect(page.get_by_text("Try again in 15 minutes")).to_be_visible()
+    SCREENSHOTS.mkdir(exist_ok=True)  # git-ignored, like test_browser.py's
+    page.screenshot(path=str(SCREENSHOTS / f"signin_locked_js_{'on' if javascript else 'off'}.png"))
+
+    page.get_by_role("link", name="Back to sign in").click()
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password").fill("bob-pass-7391")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Tasks", level=1)).to_be_visible()
+    context.close()
+    assert not [text for text in console if "Content Security Policy" in text]
