@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -176,25 +178,27 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     full_env = {**manage.base_env(), **env}
     uvicorn = [sys.executable, "-m", "uvicorn", "aiconfig.asgi:application", "--lifespan", "off"]
-    server = subprocess.Popen(
-        [*uvicorn, "--workers", "2", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A file, not a pipe: nobody reads the log while tests run, and a full pipe would stall it.
+    log_path = workdir / "uvicorn.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [*uvicorn, "--workers", "2", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the workers go with it
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30  # an upper bound for a busy CI machine
         while True:
             try:
                 httpx.get(f"{base_url}/login/", timeout=1, trust_env=False)
                 break
             except httpx.TransportError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    server.kill()
-                    pytest.fail(f"uvicorn did not start:\n{server.communicate()[1]}")
+                    pytest.fail(f"uvicorn did not start:\n{log_path.read_text()}")
                 time.sleep(0.2)
         yield base_url
     finally:
@@ -202,7 +206,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
             server.wait()
 
 
