@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make serve` worker processes: one per core, 4 when the count is unknown.
+WORKERS ?= $(shell nproc 2>/dev/null || echo 4)
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run serve test lint format bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), "Python 3.12+ is required (found " + sys.version.split()[0] + ")"'
@@ -24,6 +26,17 @@ run: install
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --no-input
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py ai_bootstrap --url http://$(HOST):$(PORT)/
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Production: DEBUG off unless you say otherwise (SECRET_KEY etc. from the environment or
+# .env, see "Running in production" in the README); migrate, collect the hashed static
+# files whitenoise serves, then uvicorn with $(WORKERS) workers. Django has no ASGI
+# lifespan, hence --lifespan off; uvicorn trusts X-Forwarded-* only from
+# FORWARDED_ALLOW_IPS (default 127.0.0.1, a proxy on the same machine).
+serve: install
+	DEBUG=$${DEBUG:-false} $(BIN)/python manage.py migrate --no-input
+	DEBUG=$${DEBUG:-false} $(BIN)/python manage.py collectstatic --no-input
+	DEBUG=$${DEBUG:-false} $(BIN)/uvicorn aiconfig.asgi:application --workers $(WORKERS) \
+		--host $(HOST) --port $(PORT) --lifespan off
 
 # Lint, format check, then the whole test suite (browser tests included).
 test: install

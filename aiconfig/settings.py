@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -21,11 +22,28 @@ if Path(ENV_FILE).is_file() and not TESTING:
 
 DEBUG = env.bool("DEBUG", default=False)
 
-if DEBUG or TESTING:
-    # A throwaway key is fine for local development; production must set one.
-    SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+# Production means DEBUG off outside the test suite: the secure defaults below
+# (HTTPS-only cookies, HSTS, SSL redirect) follow it, and each stays overridable by env.
+PRODUCTION = not (DEBUG or TESTING)
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+if PRODUCTION:
+    SECRET_KEY = env.str("SECRET_KEY", default="").strip()
+    # One clear line and no traceback: this stops every command (check, migrate,
+    # runserver) and the ASGI/WSGI import alike, before anything runs with a guessable key.
+    if not SECRET_KEY:
+        sys.exit(
+            "aiconfig: SECRET_KEY is not set. Set it to a long random value (see"
+            ' "Running in production" in the README), or DEBUG=true for development.'
+        )
+    if SECRET_KEY == DEV_SECRET_KEY:
+        sys.exit(
+            "aiconfig: SECRET_KEY is the public development key. Set a long random value"
+            ' (see "Running in production" in the README), or DEBUG=true for development.'
+        )
 else:
-    SECRET_KEY = env.str("SECRET_KEY")
+    # A throwaway key is fine for local development and tests.
+    SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -34,6 +52,8 @@ INSTALLED_APPS = [
     "aiconfig",
     "django.contrib.admin",
     "django.contrib.auth",
+    # Sign-in lockout after repeated wrong passwords (dashboard and admin alike).
+    "axes",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -55,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aiconfig.urls"
@@ -100,6 +122,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: it refuses a locked-out client before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "tasks"
 LOGOUT_REDIRECT_URL = "login"
@@ -110,7 +137,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` puts the hashed files whitenoise serves in production.
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -137,9 +165,42 @@ SECURE_CSP = {
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
 X_FRAME_OPTIONS = "DENY"
+
+# --- HTTPS in production --------------------------------------------------
+# Safe by default once DEBUG is off; `SECURE_HSTS_SECONDS=300` is the cautious first
+# deploy, `SECURE_SSL_REDIRECT=false` suits a proxy that already redirects.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
+# Opt-in only: trusting X-Forwarded-Proto is safe only behind a proxy that sets it on
+# every request (a client could otherwise claim HTTPS). Format: HEADER,value.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if env.bool("BEHIND_TLS_PROXY", default=False) and not _proxy_ssl_header:
+    _proxy_ssl_header = ["HTTP_X_FORWARDED_PROTO", "https"]
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2 or not _proxy_ssl_header[0].startswith("HTTP_"):
+        sys.exit(
+            "aiconfig: SECURE_PROXY_SSL_HEADER must look like HTTP_X_FORWARDED_PROTO,https"
+            f" (got {','.join(_proxy_ssl_header)!r})."
+        )
+    SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header[0], _proxy_ssl_header[1])
+
+# --- Sign-in lockout (django-axes) ----------------------------------------
+# A username is locked for one client (IP address) after AXES_FAILURE_LIMIT wrong
+# passwords in a row, for AXES_COOLOFF_MINUTES after the last try; the same user
+# from another address, and other users, can still sign in. The client address is
+# REMOTE_ADDR: uvicorn sets it from X-Forwarded-For only for FORWARDED_ALLOW_IPS.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A right password before the limit forgives the earlier typos.
+AXES_RESET_ON_SUCCESS = env.bool("AXES_RESET_ON_SUCCESS", default=True)
+# The project's own page (429, when to try again, whom to ask) instead of axes' plain text.
+AXES_LOCKOUT_CALLABLE = "aiconfig.lockout.lockout_response"
 
 LOGGING = {
     "version": 1,
