@@ -32,6 +32,7 @@ CODES = {
     "timeout": "008",
     "retries": "009",
     "output_kind": "010",
+    "no_enabled_route": "011",
     "provider_not_initialized": "101",
     "unknown_capabilities": "102",
     "provider_disabled": "103",
