@@ -308,6 +308,40 @@ def provider_cards(
     return [provider_card(p, snapshot, environ) for p in infos]
 
 
+@dataclass(frozen=True, slots=True)
+class DisablePlan:
+    """The confirm step of turning a provider off: which tasks it serves, and what happens."""
+
+    provider: str
+    tasks: tuple[str, ...]
+    stranded: tuple[str, ...]  # no other enabled provider in their chain: every call fails
+    falls_back: tuple[str, ...]  # another enabled provider in their chain takes over
+
+
+def disable_plan(info: ProviderInfo, snapshot: ConfigSnapshot) -> DisablePlan | None:
+    """What disabling `info` does to the tasks that use it (None when no task does)."""
+    stranded: list[str] = []
+    falls_back: list[str] = []
+    for config in sorted(snapshot.tasks.values(), key=lambda c: c.task):
+        chain = [step.provider for step in config.chain]
+        if info.name not in chain:
+            continue
+        others = [
+            snapshot.providers[name]
+            for name in chain
+            if name != info.name and name in snapshot.providers
+        ]
+        (falls_back if any(p.enabled for p in others) else stranded).append(config.task)
+    if not stranded and not falls_back:
+        return None
+    return DisablePlan(
+        provider=info.display_name,
+        tasks=tuple(sorted(stranded + falls_back)),
+        stranded=tuple(stranded),
+        falls_back=tuple(falls_back),
+    )
+
+
 # --- history ------------------------------------------------------------------------
 
 CHANNEL_LABELS: dict[str, str] = dict(Channel.choices)

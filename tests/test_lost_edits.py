@@ -7,17 +7,19 @@ that nobody's work disappears without them being told.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from aiconfig import selectors, services
 from aiconfig.exceptions import RevertNeedsConfirmation, StaleEdit
-from aiconfig.models import ConfigChange, Provider, TaskType
+from aiconfig.models import ConfigChange, Provider, TaskAssignment, TaskType
 from aiconfig.validation import check_snapshot
 from tests.conftest import Manage
 
@@ -49,10 +51,16 @@ def bob(editor: Any, django_user_model: Any) -> Client:
     return client
 
 
-def form_values(html: str, form_action: str) -> dict[str, str]:
-    """The values a browser would post from the form with `form_action` (inputs/selects)."""
-    start = html.index(f'action="{form_action}"')
-    body = html[start : html.index("</form>", start)]
+def form_values(html: str, form_action: str, *, after: str = "") -> dict[str, str]:
+    """The values a browser would post from the form with `form_action` (inputs/selects).
+
+    `after`: take the first such form after this text (e.g. a confirm panel's id).
+    """
+    start = html.index(f'action="{form_action}"', html.index(after) if after else 0)
+    return _posted_values(html[start : html.index("</form>", start)])
+
+
+def _posted_values(body: str) -> dict[str, str]:
     values: dict[str, str] = {}
     for tag in re.findall(r"<input[^>]*>", body):
         name = re.search(r'name="([^"]+)"', tag)
@@ -289,3 +297,204 @@ def test_manage_check_fails_naming_a_task_whose_every_provider_is_disabled(
     output = result.stdout + result.stderr
     assert "aiconfig.E011" in output
     assert "Task 'image' has no enabled provider: 'openai' is disabled" in output
+
+
+# --- the dashboard: revert asks first --------------------------------------------------------
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+def test_revert_of_a_create_with_a_later_edit_asks_first_and_names_it(
+    ada: Client, bob: Client, htmx: bool
+) -> None:
+    headers = HX if htmx else {}
+    created_page = ada.post(
+        "/tasks/add/",
+        {
+            "new-task-name": "summaries",
+            "new-task-output_kind": "text",
+            "new-task-provider": "openai",
+            "new-task-model": "gpt-4o-mini",
+        },
+    )
+    assert created_page.status_code == 302
+    created = ConfigChange.objects.order_by("-id").first()
+    assert created is not None
+    form = open_task_editor(bob, "summaries")
+    form["summaries-timeout_seconds"] = "30"
+    assert bob.post("/tasks/summaries/edit/", form).status_code == 302
+    later = ConfigChange.objects.order_by("-id").first()
+    assert later is not None
+    count = ConfigChange.objects.count()
+
+    # The Revert button only asks.
+    asked = ada.post(f"/history/{created.pk}/revert/", {"query": ""}, headers=headers)
+    assert asked.status_code == 200
+    html = asked.content.decode()
+    assert (
+        f"Reverting #{created.pk} deletes task &#x27;summaries&#x27; and with it the later "
+        f"change #{later.pk} (timeout 60.0 → 30.0 by bob)." in html
+    )
+    assert "bob changed timeout 60.0 → 30.0" in html
+    assert TaskType.objects.filter(name="summaries").exists()
+    assert ConfigChange.objects.count() == count
+
+    # Confirming reverts (the confirmation carries the version it described).
+    confirm = form_values(html, f"/history/{created.pk}/revert/")
+    assert confirm["confirm"] == "1"
+    done = ada.post(f"/history/{created.pk}/revert/", confirm, headers=headers)
+    assert done.status_code == (200 if htmx else 302)
+    assert not TaskType.objects.filter(name="summaries").exists()
+
+
+def test_revert_confirmation_works_as_a_plain_link_and_needs_the_permission(
+    ada: Client, viewer: Any
+) -> None:
+    services.update_task_config(task="text", timeout_seconds=30)
+    change = ConfigChange.objects.order_by("-id").first()
+    assert change is not None
+    page = ada.get(f"/history/{change.pk}/revert/")
+    assert page.status_code == 200
+    assert f"Reverting #{change.pk} puts task &#x27;text&#x27; back as it was" in (
+        page.content.decode()
+    )
+    assert task_config("text").timeout_seconds == 30
+    stranger = Client()
+    stranger.force_login(viewer)
+    assert stranger.get(f"/history/{change.pk}/revert/").status_code == 403
+
+
+def test_revert_confirmed_after_another_change_asks_again(ada: Client) -> None:
+    services.update_task_config(task="text", timeout_seconds=30)
+    change = ConfigChange.objects.order_by("-id").first()
+    assert change is not None
+    confirm = form_values(
+        ada.get(f"/history/{change.pk}/revert/").content.decode(),
+        f"/history/{change.pk}/revert/",
+    )
+    services.update_task_config(task="text", max_retries=3)
+    again = ada.post(f"/history/{change.pk}/revert/", confirm)
+    assert again.status_code == 200
+    html = again.content.decode()
+    assert "changed again while you were looking" in html
+    assert "retries 0 → 3" in html
+    assert task_config("text").timeout_seconds == 30
+
+
+# --- the dashboard: disabling a provider that tasks use asks first -------------------------
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+def test_disabling_a_provider_in_use_asks_first_and_names_the_tasks(
+    ada: Client, htmx: bool
+) -> None:
+    headers = HX if htmx else {}
+    services.update_task_config(task="text", fallbacks=["anthropic:claude-3-5-haiku-20241022"])
+    count = ConfigChange.objects.count()
+    asked = ada.post("/providers/openai/enabled/", {"enabled": "false"}, headers=headers)
+    assert asked.status_code == 200
+    html = asked.content.decode()
+    assert "Disable OpenAI?" in html
+    assert "It serves agent, image, text, video-slides." in html
+    assert "agent, image, video-slides would have no enabled provider left" in html
+    assert "text would skip it" in html
+    assert Provider.objects.get(name="openai").enabled is True
+    assert ConfigChange.objects.count() == count
+
+    confirm = form_values(html, "/providers/openai/enabled/", after='id="provider-openai-confirm"')
+    assert confirm == {"enabled": "false", "confirm": "1", "action": "save"}
+    ada.post("/providers/openai/enabled/", confirm, headers=headers)
+    assert Provider.objects.get(name="openai").enabled is False
+    # Now the Tasks page says so in red, not yellow.
+    tasks_page = ada.get("/").content.decode()
+    assert "Task &#x27;image&#x27; has no enabled provider" in tasks_page
+
+
+def test_disabling_an_unused_provider_needs_no_confirmation(ada: Client) -> None:
+    ada.post("/providers/ollama/enabled/", {"enabled": "false"}, headers=HX)
+    assert Provider.objects.get(name="ollama").enabled is False
+
+
+# --- the admin refuses a stale save too --------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client_(admin_user: Any) -> Client:
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+def admin_form(html: str, model: str) -> dict[str, str]:
+    """What the admin change form posts (inputs, selects, the inline management form)."""
+    start = html.index(f'id="{model}_form"')
+    values = _posted_values(html[start : html.index("</form>", start)])
+    values.pop("action", None)
+    return {k: v for k, v in values.items() if "__prefix__" not in k}
+
+
+def test_admin_refuses_a_stale_task_save_and_keeps_the_input(admin_client_: Client) -> None:
+    assignment = TaskAssignment.objects.get(task__name="image")
+    url = f"/admin/aiconfig/taskassignment/{assignment.pk}/change/"
+    form = admin_form(admin_client_.get(url).content.decode(), "taskassignment")
+    assert form["version"] != ""
+    services.update_task_config(task="image", model="gpt-image-1", user=None)
+
+    form["timeout_seconds"] = "42"
+    refused = admin_client_.post(url, form)
+    assert refused.status_code == 200
+    html = refused.content.decode()
+    assert "since you opened this" in html
+    assert "primary openai/dall-e-3 → openai/gpt-image-1" in html
+    again = admin_form(html, "taskassignment")
+    assert again["timeout_seconds"] == "42"
+    assert task_config("image").timeout_seconds != 42
+    assert task_config("image").model == "gpt-image-1"
+
+    # Saving again, after the look, goes through (with what the form now holds).
+    assert admin_client_.post(url, again).status_code == 302
+    assert task_config("image").timeout_seconds == 42
+
+
+def test_admin_refuses_a_stale_provider_save(admin_client_: Client) -> None:
+    provider = Provider.objects.get(name="ollama")
+    url = f"/admin/aiconfig/provider/{provider.pk}/change/"
+    form = admin_form(admin_client_.get(url).content.decode(), "provider")
+    services.update_provider(name="ollama", label="GPU box")
+    form["default_text_model"] = "qwen3:8b"
+    refused = admin_client_.post(url, form)
+    assert refused.status_code == 200
+    assert "GPU box" in refused.content.decode()
+    assert Provider.objects.get(name="ollama").default_text_model == "mistral"
+
+
+def test_admin_revert_with_later_changes_needs_the_explicit_action(admin_client_: Client) -> None:
+    services.add_task(name="summaries", provider="openai", model="gpt-4o-mini")
+    created = ConfigChange.objects.order_by("-id").first()
+    assert created is not None
+    services.update_task_config(task="summaries", timeout_seconds=30)
+    listing = "/admin/aiconfig/configchange/"
+    first = admin_client_.post(
+        listing,
+        {"action": "revert_selected", "_selected_action": [str(created.pk)]},
+        follow=True,
+    )
+    assert "deletes task &#x27;summaries&#x27; and with it the later change" in (
+        first.content.decode()
+    )
+    assert TaskType.objects.filter(name="summaries").exists()
+    admin_client_.post(
+        listing, {"action": "revert_selected_with_later", "_selected_action": [str(created.pk)]}
+    )
+    assert not TaskType.objects.filter(name="summaries").exists()
+
+
+def test_cli_revert_names_later_changes_and_needs_confirm() -> None:
+    services.add_task(name="summaries", provider="openai", model="gpt-4o-mini")
+    created = ConfigChange.objects.order_by("-id").first()
+    assert created is not None
+    services.update_task_config(task="summaries", max_retries=2)
+    with pytest.raises(CommandError, match=r"and with it the later change #\d+ \(retries 0 → 2"):
+        call_command("ai_config", "revert", str(created.pk))
+    assert TaskType.objects.filter(name="summaries").exists()
+    call_command("ai_config", "revert", str(created.pk), "--confirm", stdout=io.StringIO())
+    assert not TaskType.objects.filter(name="summaries").exists()

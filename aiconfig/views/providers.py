@@ -42,6 +42,8 @@ class ProviderState:
     editing: bool = False
     connection: ConnectionResult | None = None
     error: str = ""
+    # Set while asking "disable it?" for a provider that tasks use.
+    confirm_disable: presenters.DisablePlan | None = None
 
     @property
     def name(self) -> str:
@@ -148,9 +150,20 @@ def provider_card(request: HttpRequest, name: str) -> HttpResponse:
 
 @post_with_permission("aiconfig.change_provider")
 def provider_toggle(request: HttpRequest, name: str) -> HttpResponse:
-    """Enable or disable a provider (`enabled` = "true" / "false")."""
-    _info_or_404(selectors.config_snapshot(), name)
+    """Enable or disable a provider (`enabled` = "true" / "false").
+
+    Disabling a provider that tasks use first answers with a confirm step naming them
+    (and which would be left with no enabled provider); only `confirm=1` disables it.
+    """
+    snapshot = selectors.config_snapshot()
+    info = _info_or_404(snapshot, name)
     enabled = request.POST.get("enabled", "") == "true"
+    if not enabled and info.enabled and request.POST.get("confirm") != "1":
+        plan = presenters.disable_plan(info, snapshot)
+        if plan is not None:
+            if not request.htmx:
+                return _page(request, overrides={name: {"confirm_disable": plan}})
+            return _card(request, name, confirm_disable=plan)
     try:
         info = services.update_provider(
             name=name, enabled=enabled, channel=Channel.UI, user=request.user
