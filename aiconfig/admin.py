@@ -19,7 +19,8 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from aiconfig import services
+from aiconfig import presenters, selectors, services
+from aiconfig.exceptions import RevertNeedsConfirmation, StaleEdit
 from aiconfig.models import (
     CallLog,
     Channel,
@@ -32,7 +33,7 @@ from aiconfig.models import (
     TaskType,
 )
 from aiconfig.selectors import load_snapshot, providers_in_use
-from aiconfig.services.config import to_route
+from aiconfig.services.config import check_version, to_route
 from aiconfig.snapshots import ProviderInfo, Route
 from aiconfig.validation import (
     check_provider,
@@ -42,10 +43,64 @@ from aiconfig.validation import (
     check_task_config,
 )
 
+# --- versions ------------------------------------------------------------------------
+
+
+class VersionedAdminForm(forms.ModelForm):
+    """An admin change form that refuses a save based on an old version of its object.
+
+    The hidden `version` is the object's newest change id when the form was opened.
+    If someone changed the object since, the save is refused with who changed what,
+    the input is kept, and the form moves to the new version so saving again (after
+    a look) goes through.
+    """
+
+    version = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    target_type = ""
+
+    def target_name(self) -> str:
+        """The name the object's changes are recorded under."""
+        return str(getattr(self.instance, "name", ""))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.fields["version"].initial = selectors.change_version(
+                target_type=self.target_type, target_name=self.target_name()
+            )
+
+    def clean(self) -> dict[str, Any]:
+        """Everything else first, then: has the object changed since the form was opened?"""
+        cleaned = super().clean() or {}
+        if not self.instance.pk or cleaned.get("version") is None:
+            return cleaned
+        try:
+            check_version(
+                target_type=self.target_type,
+                target_name=self.target_name(),
+                expected_version=cleaned["version"],
+            )
+        except StaleEdit as exc:
+            notice = presenters.stale_notice(exc)
+            self.add_error(
+                None,
+                [
+                    notice.headline,
+                    *notice.changes,
+                    "Your input is kept below: check it against the newer values, then "
+                    "save again to apply it.",
+                ],
+            )
+            data = self.data.copy()
+            data[self.add_prefix("version")] = str(exc.version)
+            self.data = data
+        return cleaned
+
+
 # --- providers -------------------------------------------------------------------
 
 
-class ProviderAdminForm(forms.ModelForm):
+class ProviderAdminForm(VersionedAdminForm):
     """Provider.clean() checks the URL and key variable; this adds the rules needing tasks."""
 
     class Meta:
@@ -63,6 +118,8 @@ class ProviderAdminForm(forms.ModelForm):
             "pricing_id",
             "self_hosted",
         )
+
+    target_type = ConfigChange.Target.PROVIDER
 
     def clean(self) -> dict[str, Any]:
         """Rules that need the whole provider: e.g. a provider in use needs a base URL."""
@@ -112,7 +169,7 @@ class ProviderAdmin(admin.ModelAdmin):
     search_fields = ("name", "label", "base_url", "models__name")
     inlines = [ProviderModelInline]
     fieldsets = (
-        (None, {"fields": ("name", "label", "kind", "enabled")}),
+        (None, {"fields": ("name", "label", "kind", "enabled", "version")}),
         ("Connection", {"fields": ("base_url", "api_key_env", "key_required", "key_status")}),
         (
             "Models and prices",
@@ -162,7 +219,11 @@ class ProviderAdmin(admin.ModelAdmin):
         if change:
             fields.pop("kind", None)
             services.update_provider(
-                name=obj.name, channel=Channel.ADMIN, user=request.user, **fields
+                name=obj.name,
+                channel=Channel.ADMIN,
+                user=request.user,
+                expected_version=form.cleaned_data.get("version"),
+                **fields,
             )
         else:
             services.add_provider(name=obj.name, channel=Channel.ADMIN, user=request.user, **fields)
@@ -214,10 +275,15 @@ def _provider_choices(current: str | None = None) -> list[tuple[str, str]]:
     return choices
 
 
-class TaskAssignmentAdminForm(forms.ModelForm):
+class TaskAssignmentAdminForm(VersionedAdminForm):
     """The primary route, checked by the same rules as every other entry point."""
 
     provider = forms.ChoiceField(choices=())
+    target_type = ConfigChange.Target.TASK
+
+    def target_name(self) -> str:
+        """An assignment's changes are recorded under its task's name."""
+        return self.instance.task.name if self.instance.pk else ""
 
     class Meta:
         model = TaskAssignment
@@ -321,7 +387,16 @@ class TaskAssignmentAdmin(admin.ModelAdmin):
     search_fields = ("task__name", "provider", "model", "fallbacks__provider", "fallbacks__model")
     list_select_related = ("task",)
     readonly_fields = ("task", "source", "problems")
-    fields = ("task", "provider", "model", "timeout_seconds", "max_retries", "source", "problems")
+    fields = (
+        "task",
+        "provider",
+        "model",
+        "timeout_seconds",
+        "max_retries",
+        "source",
+        "problems",
+        "version",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TaskAssignment]:
         return super().get_queryset(request).prefetch_related("fallbacks")
@@ -374,6 +449,7 @@ class TaskAssignmentAdmin(admin.ModelAdmin):
             max_retries=data["max_retries"],
             channel=Channel.ADMIN,
             user=request.user,
+            expected_version=data.get("version"),
         )
 
 
@@ -421,7 +497,9 @@ class TaskTypeAddForm(forms.ModelForm):
         return cleaned
 
 
-class TaskTypeChangeForm(forms.ModelForm):
+class TaskTypeChangeForm(VersionedAdminForm):
+    target_type = ConfigChange.Target.TASK
+
     class Meta:
         model = TaskType
         fields = ("output_kind", "description")
@@ -441,7 +519,7 @@ class TaskTypeAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: TaskType | None = None) -> Any:
         if obj is None:
             return ("name", "output_kind", "description", "provider", "model")
-        return ("name", "output_kind", "description", "builtin")
+        return ("name", "output_kind", "description", "builtin", "version")
 
     def get_readonly_fields(self, request: HttpRequest, obj: TaskType | None = None) -> Any:
         return ("name", "builtin") if obj is not None else ()
@@ -468,6 +546,7 @@ class TaskTypeAdmin(admin.ModelAdmin):
                 description=data["description"],
                 channel=Channel.ADMIN,
                 user=request.user,
+                expected_version=data.get("version"),
             )
         else:
             services.add_task(
@@ -519,19 +598,46 @@ class ConfigChangeAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     search_fields = ("target_name", "summary", "user__username")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
-    actions = ["revert_selected"]
+    actions = ["revert_selected", "revert_selected_with_later"]
     readonly_fields = [f.name for f in ConfigChange._meta.fields]
 
     # Append-only (see AuditTrailAdminMixin); reverting records a new change instead.
     @admin.action(description="Revert the selected changes (newest first)")
     def revert_selected(self, request: HttpRequest, queryset: QuerySet[ConfigChange]) -> None:
+        """Revert each one, but not one whose object was changed again later (that is said)."""
+        self._revert(request, queryset, confirm_later_changes=False)
+
+    @admin.action(description="Revert the selected changes, undoing later changes to them too")
+    def revert_selected_with_later(
+        self, request: HttpRequest, queryset: QuerySet[ConfigChange]
+    ) -> None:
+        """The explicit second step for reverts the first action refused."""
+        self._revert(request, queryset, confirm_later_changes=True)
+
+    def _revert(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[ConfigChange],
+        *,
+        confirm_later_changes: bool,
+    ) -> None:
         if not request.user.has_perm("aiconfig.change_taskassignment"):
             self.message_user(request, "You may not change the configuration.", messages.ERROR)
             return
         for change in queryset.order_by("-id"):
             try:
                 new = services.revert_change(
-                    change_id=change.pk, channel=Channel.ADMIN, user=request.user
+                    change_id=change.pk,
+                    channel=Channel.ADMIN,
+                    user=request.user,
+                    confirm_later_changes=confirm_later_changes,
+                )
+            except RevertNeedsConfirmation as exc:
+                self.message_user(
+                    request,
+                    f"#{change.pk} not reverted: {exc.explanation} To go ahead, use "
+                    "“Revert the selected changes, undoing later changes to them too”.",
+                    messages.WARNING,
                 )
             except ValidationError as exc:
                 self.message_user(

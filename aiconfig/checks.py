@@ -35,6 +35,7 @@ CODES = {
     # Length and character limits (validation.py, "limits" section).
     "too_long": "020",
     "model_name_characters": "021",
+    "no_enabled_route": "011",
     "provider_not_initialized": "101",
     "unknown_capabilities": "102",
     "provider_disabled": "103",

@@ -152,6 +152,52 @@ class TaskDraft:
         )
 
     @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> TaskDraft:
+        """A task as recorded in a `ConfigChange` snapshot (`services.history.task_state`)."""
+        return cls(
+            provider=str(state.get("provider", "")),
+            model=str(state.get("model", "")),
+            fallbacks=tuple(
+                (str(f.get("provider", "")), str(f.get("model", "")))
+                for f in state.get("fallbacks") or []
+            ),
+            timeout_seconds=f"{float(state.get('timeout_seconds') or 0):g}",
+            max_retries=str(state.get("max_retries", 0)),
+        )
+
+    def rebase(self, *, base: TaskDraft, current: TaskDraft) -> TaskDraft:
+        """This edit moved onto `current`: what the person changed from `base` wins.
+
+        Parts left as they were when the form opened take the newer stored value, so
+        saving again keeps both people's changes. The primary route and the fallback
+        chain each count as one part (a model means little without its provider).
+        """
+
+        def pick(mine: Any, opened: Any, newer: Any) -> Any:
+            return newer if mine == opened else mine
+
+        primary = pick(
+            (self.provider, self.model),
+            (base.provider, base.model),
+            (current.provider, current.model),
+        )
+        return TaskDraft(
+            provider=primary[0],
+            model=primary[1],
+            fallbacks=pick(self.fallbacks, base.fallbacks, current.fallbacks),
+            timeout_seconds=pick(
+                _number(self.timeout_seconds), base.timeout_seconds, current.timeout_seconds
+            ),
+            max_retries=pick(self.max_retries, base.max_retries, current.max_retries),
+        )
+
+    def to_data(self, *, prefix: str, version: int) -> dict[str, str]:
+        """The POST body a task form showing this draft would send."""
+        data = {f"{prefix}-{name}": value for name, value in self.initial().items()}
+        data[f"{prefix}-version"] = str(version)
+        return data
+
+    @classmethod
     def from_data(cls, data: Mapping[str, Any], *, prefix: str) -> TaskDraft:
         """What a posted task form holds (rows in index order, at most MAX_FALLBACKS)."""
 
@@ -205,6 +251,20 @@ class TaskDraft:
         return values
 
 
+def _number(text: str) -> str:
+    """A typed number as `TaskDraft.from_config` writes it ("30.0" -> "30"), else unchanged."""
+    try:
+        return f"{float(text):g}"
+    except ValueError:
+        return text
+
+
+def posted_version(data: Mapping[str, Any], *, prefix: str) -> int | None:
+    """The version a posted edit form was opened at (None when missing or garbled)."""
+    raw = str(data.get(f"{prefix}-version", "")).strip()
+    return int(raw) if raw.isdigit() else None
+
+
 def fallback_count(data: Mapping[str, Any], *, prefix: str) -> int:
     """How many fallback rows a posted form has (the highest contiguous index + 1)."""
     count = 0
@@ -252,6 +312,11 @@ class TaskEditForm(forms.Form):
         label="Retries per provider",
         widget=forms.NumberInput(attrs={"min": "0", "max": MAX_RETRIES}),
     )
+    # The task's version when the form was opened: a save from an older one is refused.
+    version = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    # Set when a save was refused because someone else changed the task meanwhile.
+    stale: Any = None
 
     def __init__(
         self,
@@ -260,6 +325,7 @@ class TaskEditForm(forms.Form):
         config: TaskConfig,
         providers: Mapping[str, ProviderInfo],
         draft: TaskDraft | None = None,
+        version: int | None = None,
     ) -> None:
         self.config = config
         self.providers = providers
@@ -267,7 +333,7 @@ class TaskEditForm(forms.Form):
         if data is None:
             draft = draft or TaskDraft.from_config(config)
             count = len(draft.fallbacks)
-            super().__init__(initial=draft.initial(), prefix=prefix)
+            super().__init__(initial={**draft.initial(), "version": version}, prefix=prefix)
         else:
             count = fallback_count(data, prefix=prefix)
             super().__init__(data, prefix=prefix)
@@ -354,6 +420,7 @@ class TaskEditForm(forms.Form):
             ],
             "timeout_seconds": data["timeout_seconds"],
             "max_retries": data["max_retries"],
+            "expected_version": data.get("version"),
         }
 
     def add_problems(self, problems: Sequence[ConfigProblem]) -> None:
@@ -551,9 +618,21 @@ class ProviderEditForm(_KeyVarMixin):
     default_image_model = forms.CharField(
         label="Default image model", required=False, max_length=MAX_MODEL_NAME
     )
+    # The provider's version when the form was opened: a save from an older one is refused.
+    version = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
-    def __init__(self, data: Mapping[str, Any] | None = None, *, provider: ProviderInfo) -> None:
+    # Set when a save was refused because someone else changed the provider meanwhile.
+    stale: Any = None
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        provider: ProviderInfo,
+        version: int | None = None,
+    ) -> None:
         initial = {
+            "version": version,
             "label": provider.label,
             "base_url": provider.base_url,
             "api_key_env": provider.api_key_env,
@@ -590,7 +669,28 @@ class ProviderEditForm(_KeyVarMixin):
 
     def changes(self) -> dict[str, Any]:
         """Only the fields whose value differs from the stored one."""
-        return {name: self.cleaned_data[name] for name in self.changed_data}
+        return {name: self.cleaned_data[name] for name in self.changed_data if name != "version"}
+
+    def rebased_data(
+        self, *, base: Mapping[str, Any] | None, current: ProviderInfo, version: int
+    ) -> dict[str, Any]:
+        """This edit moved onto the `current` provider (call after `is_valid()`).
+
+        A field the person left as it was when the form opened (`base`, the recorded
+        state at their version) takes the newer stored value; what they changed stays.
+        """
+        data: dict[str, Any] = {self.add_prefix("version"): str(version)}
+        for name, form_field in self.fields.items():
+            if name == "version" or name not in self.cleaned_data:
+                continue
+            mine = self.cleaned_data[name]
+            value = getattr(current, name) if base is not None and base.get(name) == mine else mine
+            if isinstance(form_field, forms.BooleanField):
+                if value:
+                    data[self.add_prefix(name)] = "on"
+            else:
+                data[self.add_prefix(name)] = value
+        return data
 
 
 class AddModelForm(forms.Form):

@@ -12,13 +12,19 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
+from django.utils.timesince import timesince
+
 from aiconfig.catalog import BUILTIN_PROVIDERS_BY_NAME, BUILTIN_TASKS_BY_NAME
+from aiconfig.exceptions import StaleEdit
 from aiconfig.models import Channel, ConfigChange, OutputKind, ProviderKind, Source
 from aiconfig.pricing import format_usd
 from aiconfig.selectors import DailyUsage, UsageRow, providers_in_use
+from aiconfig.services.history import describe_revert
 from aiconfig.snapshots import ConfigSnapshot, ModelInfo, ProviderInfo, RouteConfig, TaskConfig
 from aiconfig.validation import ConfigProblem, check_provider, check_task_config
 
@@ -312,6 +318,40 @@ def provider_cards(
     return [provider_card(p, snapshot, environ) for p in infos]
 
 
+@dataclass(frozen=True, slots=True)
+class DisablePlan:
+    """The confirm step of turning a provider off: which tasks it serves, and what happens."""
+
+    provider: str
+    tasks: tuple[str, ...]
+    stranded: tuple[str, ...]  # no other enabled provider in their chain: every call fails
+    falls_back: tuple[str, ...]  # another enabled provider in their chain takes over
+
+
+def disable_plan(info: ProviderInfo, snapshot: ConfigSnapshot) -> DisablePlan | None:
+    """What disabling `info` does to the tasks that use it (None when no task does)."""
+    stranded: list[str] = []
+    falls_back: list[str] = []
+    for config in sorted(snapshot.tasks.values(), key=lambda c: c.task):
+        chain = [step.provider for step in config.chain]
+        if info.name not in chain:
+            continue
+        others = [
+            snapshot.providers[name]
+            for name in chain
+            if name != info.name and name in snapshot.providers
+        ]
+        (falls_back if any(p.enabled for p in others) else stranded).append(config.task)
+    if not stranded and not falls_back:
+        return None
+    return DisablePlan(
+        provider=info.display_name,
+        tasks=tuple(sorted(stranded + falls_back)),
+        stranded=tuple(stranded),
+        falls_back=tuple(falls_back),
+    )
+
+
 # --- history ------------------------------------------------------------------------
 
 CHANNEL_LABELS: dict[str, str] = dict(Channel.choices)
@@ -399,6 +439,67 @@ def change_rows(
             )
         )
     return rows
+
+
+def ago(moment: datetime, *, now: datetime | None = None) -> str:
+    """ "just now", "2 minutes ago", "3 days ago"."""
+    now = now or timezone.now()
+    if (now - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment, now, depth=1)} ago"
+
+
+def change_line(change: ConfigChange, *, now: datetime | None = None) -> str:
+    """ "ada changed timeout 60.0 → 30.0 (2 minutes ago via Dashboard, #14)"."""
+    who = change.user.get_username() if change.user else "someone"
+    channel = CHANNEL_LABELS.get(change.channel, change.channel)
+    when = ago(change.created_at, now=now)
+    return f"{who} changed {change.summary} ({when} via {channel}, #{change.pk})"
+
+
+@dataclass(frozen=True, slots=True)
+class StaleNotice:
+    """Why a save was refused: what changed since the form was opened, and by whom."""
+
+    headline: str
+    changes: tuple[str, ...]
+    advice: str
+
+
+def stale_notice(exc: StaleEdit) -> StaleNotice:
+    """The message shown above a form whose save came from an old version."""
+    target = TARGET_LABELS.get(exc.target_type, exc.target_type).lower()
+    return StaleNotice(
+        headline=f"Not saved: since you opened this, the {target} '{exc.target_name}' was "
+        "changed by someone else.",
+        changes=tuple(change_line(c) for c in exc.changes),
+        advice="Your edits are still in the form; fields you had not touched now show the "
+        "newer values. Review them, then save again to apply yours on top.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RevertPlan:
+    """The confirm step of a revert: what it will do, and which later changes it undoes."""
+
+    change: ConfigChange
+    explanation: str
+    later: tuple[str, ...]
+    version: int  # the object's version when this was shown; confirming checks it again
+    moved: bool = False  # the object changed again while the confirmation was open
+
+
+def revert_plan(
+    change: ConfigChange, later: Sequence[ConfigChange], *, version: int, moved: bool = False
+) -> RevertPlan:
+    """Describe reverting `change` given the `later` changes to the same object."""
+    return RevertPlan(
+        change=change,
+        explanation=describe_revert(change, list(later)),
+        later=tuple(change_line(c) for c in later),
+        version=version,
+        moved=moved,
+    )
 
 
 # --- "Try it" and "Test connection" --------------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
@@ -347,6 +348,48 @@ def list_changes(
     if channel:
         changes = changes.filter(channel=channel)
     return changes.order_by("-id")
+
+
+def change_version(*, target_type: str, target_name: str) -> int:
+    """The version of one task/provider/model: the id of its newest change (0 before any).
+
+    Edit forms carry it; a save whose version is no longer the newest is refused.
+    """
+    newest = (
+        ConfigChange.objects.filter(target_type=target_type, target_name=target_name)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    return int(newest or 0)
+
+
+def change_state(*, target_type: str, target_name: str, change_id: int) -> dict[str, Any] | None:
+    """The object's recorded state right after its change `change_id` (None if none such)."""
+    after = (
+        ConfigChange.objects.filter(pk=change_id, target_type=target_type, target_name=target_name)
+        .values_list("after", flat=True)
+        .first()
+    )
+    return after if isinstance(after, dict) else None
+
+
+def changes_since(*, target_type: str, target_name: str, after_id: int) -> list[ConfigChange]:
+    """Changes to one object newer than change `after_id`, oldest first, with their users."""
+    return list(
+        ConfigChange.objects.filter(
+            target_type=target_type, target_name=target_name, id__gt=after_id
+        )
+        .select_related("user")
+        .order_by("id")
+    )
+
+
+def later_changes(*, change: ConfigChange) -> list[ConfigChange]:
+    """Changes to the same object made after `change`: what reverting it would also undo."""
+    return changes_since(
+        target_type=change.target_type, target_name=change.target_name, after_id=change.pk
+    )
 
 
 def recent_failures(*, since: datetime | None = None, limit: int = 10) -> list[CallLog]:

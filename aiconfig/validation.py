@@ -216,6 +216,38 @@ def check_route(
     return problems
 
 
+def _no_enabled_route(
+    task: str,
+    chain: Sequence[Route],
+    providers: Mapping[str, ProviderInfo],
+    problems: list[ConfigProblem],
+) -> list[ConfigProblem]:
+    """A chain whose every provider is disabled is an error, reported once for the task.
+
+    One disabled step in a chain that still has an enabled one stays a warning (calls
+    skip it); with none enabled every call fails, so the per-step warnings give way
+    to a single error naming the task.
+    """
+    known = [providers[r.provider] for r in chain if r.provider in providers]
+    if not known or any(p.enabled for p in known):
+        return problems
+    names = sorted({p.name for p in known})
+    listed = ", ".join(f"'{n}'" for n in names)
+    return [
+        *(p for p in problems if p.code != "provider_disabled"),
+        ConfigProblem(
+            ERROR,
+            "no_enabled_route",
+            f"Task '{task}' has no enabled provider: {listed} "
+            f"{'is' if len(names) == 1 else 'are'} disabled, so every call fails.",
+            "Enable one on the Providers page, or assign an enabled provider.",
+            task=task,
+            provider=names[0],
+            field="provider",
+        ),
+    ]
+
+
 def check_task(
     *,
     task: str,
@@ -250,6 +282,7 @@ def check_task(
             providers=providers,
             environ=environ,
         )
+    problems = _no_enabled_route(task, (primary, *fallbacks), providers, problems)
     seen: dict[Route, int] = {primary: 0}
     for index, route in enumerate(fallbacks, start=1):
         if route == primary:

@@ -318,7 +318,12 @@ def test_a_change_appears_in_history_and_revert_restores_it(
     row.get_by_text("Before / after").click()
     expect(row.locator("pre").first).to_contain_text('"enabled": true')
 
-    row.get_by_role("button", name=f"Revert change #{change.pk}").click()
+    row.get_by_role("button", name=f"Revert… change #{change.pk}").click()
+    # Revert asks first and says what it will do; nothing has changed yet.
+    confirm = page.locator("#revert-confirm")
+    expect(confirm).to_contain_text(f"Reverting #{change.pk} puts provider 'ollama' back")
+    assert Provider.objects.get(name="ollama").enabled is False
+    confirm.get_by_role("button", name=f"Revert #{change.pk}").click()
     expect(page.locator("#toasts")).to_contain_text(f"Reverted #{change.pk}")
     expect(page.locator(".change").first).to_contain_text(f"Reverts #{change.pk}")
     assert Provider.objects.get(name="ollama").enabled is True

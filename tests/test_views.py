@@ -140,7 +140,12 @@ ENDPOINTS = [
         },
     ),
     Endpoint("task_try", lambda: "/tasks/text/try/", lambda: {"try-text-prompt": "hello"}),
-    Endpoint("provider_toggle", lambda: "/providers/openai/enabled/", lambda: {"enabled": "false"}),
+    # Disabling a provider that tasks use asks first; `confirm=1` is the second click.
+    Endpoint(
+        "provider_toggle",
+        lambda: "/providers/openai/enabled/",
+        lambda: {"enabled": "false", "confirm": "1"},
+    ),
     Endpoint(
         "provider_edit",
         lambda: "/providers/openai/edit/",
@@ -168,7 +173,7 @@ ENDPOINTS = [
             "new-provider-api_key_env": "MY_VLLM_KEY",
         },
     ),
-    Endpoint("change_revert", _latest_change_url, dict),
+    Endpoint("change_revert", _latest_change_url, lambda: {"confirm": "1"}),
 ]
 ENDPOINT_IDS = [e.name for e in ENDPOINTS]
 
@@ -242,7 +247,17 @@ def test_each_endpoint_works_for_an_editor_with_a_csrf_token(
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=ENDPOINT_IDS)
 def test_mutating_endpoints_refuse_get(endpoint: Endpoint, editor_client: Client) -> None:
-    assert editor_client.get(endpoint.url()).status_code == 405
+    url = endpoint.url()
+    before = fingerprint()
+    response = editor_client.get(url, endpoint.data())
+    if endpoint.name == "change_revert":
+        # GET is the revert's confirm step (a link that works without JavaScript): it
+        # only shows what reverting would do, even with confirm=1 in the query string.
+        assert response.status_code == 200
+        assert "Revert #" in response.content.decode()
+    else:
+        assert response.status_code == 405
+    assert fingerprint() == before
 
 
 # --- sign-in ---------------------------------------------------------------------------
@@ -896,7 +911,12 @@ def test_revert_restores_and_is_recorded(editor_client: Client, editor: Any, htm
     services.update_task_config(task="text", provider="anthropic", model="")
     change = ConfigChange.objects.order_by("-id").first()
     assert change is not None
-    response = editor_client.post(f"/history/{change.pk}/revert/", headers=HX if htmx else {})
+    url = f"/history/{change.pk}/revert/"
+    headers = HX if htmx else {}
+    # The first click only asks; nothing is reverted yet.
+    assert "Revert #" in editor_client.post(url, headers=headers).content.decode()
+    assert chain("text") != ["openai/gpt-4.1"]
+    response = editor_client.post(url, {"confirm": "1"}, headers=headers)
     assert chain("text") == ["openai/gpt-4.1"]
     revert = ConfigChange.objects.order_by("-id").first()
     assert revert is not None
@@ -917,7 +937,7 @@ def test_revert_errors_are_shown_in_words(editor_client: Client) -> None:
     services.update_task_config(task="text", provider="openai", model="gpt-4.1")
     before = fingerprint()
     # The task is already as it was before that change: the service says so.
-    response = editor_client.post(f"/history/{change.pk}/revert/", headers=HX)
+    response = editor_client.post(f"/history/{change.pk}/revert/", {"confirm": "1"}, headers=HX)
     assert response.status_code == 200
     assert "Could not revert" in json.loads(response["HX-Trigger"])["toast"]["message"]
     html = response.content.decode()
@@ -946,9 +966,11 @@ def test_revert_needs_the_permission_for_what_it_changes(django_user_model: Any)
     html = client.get("/history/").content.decode()
     assert f'action="/history/{task_change.pk}/revert/"' in html
     assert f'action="/history/{provider_change.pk}/revert/"' not in html
-    assert client.post(f"/history/{provider_change.pk}/revert/").status_code == 403
+    assert (
+        client.post(f"/history/{provider_change.pk}/revert/", {"confirm": "1"}).status_code == 403
+    )
     assert Provider.objects.get(name="ollama").enabled is False
-    assert client.post(f"/history/{task_change.pk}/revert/").status_code == 302
+    assert client.post(f"/history/{task_change.pk}/revert/", {"confirm": "1"}).status_code == 302
     assert chain("text") == ["openai/gpt-4.1"]
 
 

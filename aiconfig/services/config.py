@@ -16,7 +16,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from aiconfig.catalog import DEFAULT_TIMEOUT_SECONDS
-from aiconfig.exceptions import UnknownProvider, UnknownTask
+from aiconfig.exceptions import (
+    RevertNeedsConfirmation,
+    StaleEdit,
+    UnknownProvider,
+    UnknownTask,
+)
 from aiconfig.models import (
     Channel,
     ConfigChange,
@@ -32,13 +37,17 @@ from aiconfig.models import (
 )
 from aiconfig.selectors import (
     PROVIDER_ROW_FIELDS,
+    change_version,
+    changes_since,
     get_task_config,
+    later_changes,
     load_snapshot,
     providers_in_use,
 )
 from aiconfig.services.history import (
     PROVIDER_FIELDS,
     User,
+    describe_revert,
     model_state,
     price_state,
     provider_state,
@@ -82,6 +91,29 @@ def _raise_on_errors(problems: Sequence[ConfigProblem]) -> list[ConfigProblem]:
     if errors:
         raise ConfigValidationError(errors)
     return [p for p in problems if not p.is_error]
+
+
+def check_version(*, target_type: str, target_name: str, expected_version: int | None) -> None:
+    """Refuse a save based on an old version (None: the caller does not track versions).
+
+    Call it inside the write's transaction, after locking the row, so two saves
+    based on the same version cannot both pass.
+    """
+    if expected_version is None:
+        return
+    current = change_version(target_type=target_type, target_name=target_name)
+    if current != expected_version:
+        raise StaleEdit(
+            target_type=target_type,
+            target_name=target_name,
+            version=current,
+            changes=changes_since(
+                target_type=target_type,
+                target_name=target_name,
+                # A forged or future version lists every change rather than none.
+                after_id=expected_version if expected_version < current else 0,
+            ),
+        )
 
 
 def to_route(value: RouteInput) -> Route:
@@ -199,8 +231,12 @@ def update_task_config(
     user: User = None,
     source: str = Source.EDITED,
     environ: Mapping[str, str] | None = None,
+    expected_version: int | None = None,
 ) -> TaskConfig:
     """Change a task's assignment; arguments left as None keep their current value.
+
+    With `expected_version` (the task's version when the editor opened it, see
+    `selectors.change_version`), a task changed since raises `StaleEdit` and saves nothing.
 
     A provider given without a model gets that provider's default model for the
     task's output kind. Raises `ConfigValidationError` (nothing saved) when the
@@ -214,6 +250,11 @@ def update_task_config(
             task_row = TaskType.objects.select_for_update().get(name=task)
         except TaskType.DoesNotExist:
             raise UnknownTask(task, list(TaskType.objects.values_list("name", flat=True))) from None
+        check_version(
+            target_type=ConfigChange.Target.TASK,
+            target_name=task,
+            expected_version=expected_version,
+        )
         before = task_state(task_row)
         snapshot = load_snapshot()
         current = snapshot.tasks.get(task)
@@ -431,9 +472,13 @@ def update_provider(
     name: str,
     channel: str = Channel.CODE,
     user: User = None,
+    expected_version: int | None = None,
     **changes: Any,
 ) -> ProviderInfo:
-    """Change a provider's settings (`base_url`, `enabled`, `api_key_env`, ...), validated."""
+    """Change a provider's settings (`base_url`, `enabled`, `api_key_env`, ...), validated.
+
+    With `expected_version`, a provider changed since raises `StaleEdit` (nothing saved).
+    """
     unknown = set(changes) - set(PROVIDER_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown provider field(s): {', '.join(sorted(unknown))}.")
@@ -446,6 +491,11 @@ def update_provider(
             row = Provider.objects.select_for_update().get(name=name)
         except Provider.DoesNotExist:
             raise UnknownProvider(name) from None
+        check_version(
+            target_type=ConfigChange.Target.PROVIDER,
+            target_name=name,
+            expected_version=expected_version,
+        )
         before = provider_state(row)
         for key, value in changes.items():
             setattr(row, key, value)
@@ -556,17 +606,26 @@ def save_provider_model(
     notes: str = "",
     channel: str = Channel.CODE,
     user: User = None,
+    expected_version: int | None = None,
 ) -> None:
-    """Add a model to a provider's list, or update its capabilities."""
+    """Add a model to a provider's list, or update its capabilities.
+
+    With `expected_version`, a model changed since raises `StaleEdit` (nothing saved).
+    """
     name = name.strip()
     if not name:
         raise ValidationError({"name": ["Enter the model's name."]})
     raise_for_problems(check_model_name(name, field="name"))
     with transaction.atomic():
         try:
-            provider_row = Provider.objects.get(name=provider)
+            provider_row = Provider.objects.select_for_update().get(name=provider)
         except Provider.DoesNotExist:
             raise UnknownProvider(provider) from None
+        check_version(
+            target_type=ConfigChange.Target.MODEL,
+            target_name=f"{provider}/{name}",
+            expected_version=expected_version,
+        )
         row = ProviderModel.objects.filter(provider=provider_row, name=name).first()
         before = model_state(row) if row else None
         row = row or ProviderModel(provider=provider_row, name=name)
@@ -705,18 +764,55 @@ def delete_model_price(
 # --- revert ----------------------------------------------------------------
 
 
+def _current_state(change: ConfigChange) -> dict[str, Any] | None:
+    """The changed object's state now, comparable with the change's `before`/`after`."""
+    name = change.target_name
+    if change.target_type == ConfigChange.Target.TASK:
+        task_row = TaskType.objects.filter(name=name).first()
+        return task_state(task_row) if task_row else None
+    if change.target_type == ConfigChange.Target.PROVIDER:
+        provider_row = Provider.objects.filter(name=name).first()
+        return provider_state(provider_row) if provider_row else None
+    if change.target_type == ConfigChange.Target.MODEL:
+        provider, _, model = name.partition("/")
+        model_row = ProviderModel.objects.filter(provider__name=provider, name=model).first()
+        return model_state(model_row) if model_row else None
+    state = change.before or change.after or {}
+    price_row = ModelPrice.objects.filter(
+        **{k: state.get(k, "") for k in ("provider", "model", "image_size", "image_quality")}
+    ).first()
+    return price_state(price_row) if price_row else None
+
+
 def revert_change(
-    *, change_id: int, channel: str = Channel.CODE, user: User = None
+    *,
+    change_id: int,
+    channel: str = Channel.CODE,
+    user: User = None,
+    confirm_later_changes: bool = False,
 ) -> ConfigChange:
     """Put the target of a recorded change back to its `before` state; the revert is recorded.
 
     Goes through the same validated services as any edit, so a revert that would
     break a rule (say, to a provider deleted since) fails with that rule's message.
+    When the object was changed again after `change_id`, reverting would silently
+    discard those later changes too: it raises `RevertNeedsConfirmation` (naming
+    them, see `selectors.later_changes`) unless `confirm_later_changes` is True.
     """
     change = ConfigChange.objects.get(pk=change_id)
     before = change.before
     name = change.target_name
     with transaction.atomic():
+        if _current_state(change) == before:
+            raise ValidationError(
+                f"Nothing to revert: {change.target_type} '{name}' is already as it was "
+                f"before change #{change.pk}."
+            )
+        later = later_changes(change=change)
+        if later and not confirm_later_changes:
+            raise RevertNeedsConfirmation(
+                change_id=change.pk, later=later, explanation=describe_revert(change, later)
+            )
         latest_before = ConfigChange.objects.order_by("-id").values_list("id", flat=True).first()
         if change.target_type == ConfigChange.Target.TASK:
             _revert_task(name=name, state=before, channel=channel, user=user)

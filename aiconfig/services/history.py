@@ -123,6 +123,35 @@ def describe_change(target_type: str, before: State | None, after: State | None)
     return "; ".join(parts) or "no change"
 
 
+def _who(change: ConfigChange) -> str:
+    if change.user is not None:
+        return change.user.get_username()
+    return f"via {Channel(change.channel).label}" if change.channel in Channel.values else ""
+
+
+def describe_later_change(change: ConfigChange) -> str:
+    """`#14 (timeout 60.0 → 30.0 by bob)`: a later change as a revert warning names it."""
+    who = _who(change)
+    return f"#{change.pk} ({change.summary}{' by ' + who if who else ''})"
+
+
+def describe_revert(change: ConfigChange, later: list[ConfigChange]) -> str:
+    """One sentence: what reverting `change` does, including to the later changes it undoes."""
+    target = f"{ConfigChange.Target(change.target_type).label.lower()} '{change.target_name}'"
+    if change.before is None:
+        effect = f"deletes {target}"
+    elif change.after is None:
+        effect = f"re-creates {target} as it was before #{change.pk}"
+    else:
+        effect = f"puts {target} back as it was before #{change.pk}"
+    sentence = f"Reverting #{change.pk} {effect}"
+    if later:
+        plural = "s" if len(later) > 1 else ""
+        listed = ", ".join(describe_later_change(c) for c in later)
+        sentence += f" and with it the later change{plural} {listed}"
+    return sentence + "."
+
+
 # Who made a change or a call: a user, an anonymous visitor, or nobody (code, env).
 User = AbstractBaseUser | AnonymousUser | None
 

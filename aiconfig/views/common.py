@@ -18,6 +18,9 @@ View = Callable[..., HttpResponse]
 # Status for a form that came back with errors: htmx is configured (base.html) to swap
 # it like a 200, and it tells scripts and tests that nothing was saved.
 INVALID = 422
+# Status for a save refused because it was based on an old version (swapped like a 200
+# too): the form comes back with the person's input and what changed meanwhile.
+CONFLICT = 409
 
 
 @dataclass(frozen=True, slots=True)

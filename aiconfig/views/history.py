@@ -1,4 +1,8 @@
-"""The History page: every configuration change, newest first, each revertible in one click."""
+"""The History page: every configuration change, newest first, each revertible after a look.
+
+Revert has a confirm step: it says what reverting does and which later changes to the
+same object it would undo, and only a POST with `confirm=1` reverts.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from aiconfig import presenters, selectors, services
 from aiconfig.exceptions import AIConfigError
 from aiconfig.models import Channel, ConfigChange
+from aiconfig.presenters import RevertPlan
 from aiconfig.views.common import abilities, flash, toast
 
 TEMPLATE = "aiconfig/history.html"
@@ -31,7 +36,10 @@ def _filters(query: QueryDict) -> dict[str, str]:
 
 
 def _context(
-    request: HttpRequest, query: QueryDict, errors: dict[int, str] | None = None
+    request: HttpRequest,
+    query: QueryDict,
+    errors: dict[int, str] | None = None,
+    confirm: RevertPlan | None = None,
 ) -> dict[str, Any]:
     filters = _filters(query)
     changes = selectors.list_changes(target=filters.get("target"), channel=filters.get("channel"))
@@ -50,6 +58,7 @@ def _context(
         "query": querystring.urlencode(),
         "can": abilities(request),
         "nav": "history",
+        "confirm": confirm,
     }
 
 
@@ -58,11 +67,17 @@ def history(request: HttpRequest) -> HttpResponse:
     return render(request, TEMPLATE, _context(request, request.GET))
 
 
-@require_POST
+def _posted_int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+@require_http_methods(["GET", "POST"])
 def change_revert(request: HttpRequest, change_id: int) -> HttpResponse:
     """Put the changed object back as it was before `change_id`; the revert is recorded too.
 
-    Needs the change permission of what the change touched (a task, a provider, a model).
+    GET, or POST without `confirm=1`, only shows what reverting would do (naming later
+    changes it would undo). Reverting needs the change permission of what the change
+    touched (a task, a provider, a model).
     """
     change = ConfigChange.objects.filter(pk=change_id).first()
     if change is None:
@@ -70,11 +85,30 @@ def change_revert(request: HttpRequest, change_id: int) -> HttpResponse:
     needed = presenters.REVERT_PERMISSIONS.get(change.target_type)
     if needed is None or not request.user.has_perm(needed):
         raise PermissionDenied(f"You may not revert changes to {change.target_type}s.")
+    data = request.POST if request.method == "POST" else request.GET
     # Where the user was (filters, page), so the list comes back the same way.
-    query = QueryDict(request.POST.get("query", ""))
+    query = QueryDict(data.get("query", ""))
     back = reverse("history") + (f"?{query.urlencode()}" if query else "")
+    version = selectors.change_version(
+        target_type=change.target_type, target_name=change.target_name
+    )
+    seen = _posted_int(data.get("version"))
+    # The object changed again while the confirmation was open: show what it does now.
+    moved = seen is not None and seen != version
+    if request.method != "POST" or data.get("confirm") != "1" or moved:
+        later = selectors.later_changes(change=change)
+        plan = presenters.revert_plan(change, later, version=version, moved=moved)
+        context = _context(request, query, confirm=plan)
+        if request.htmx:
+            return render(request, f"{TEMPLATE}#history_body", context)
+        return render(request, TEMPLATE, context)
     try:
-        new = services.revert_change(change_id=change_id, channel=Channel.UI, user=request.user)
+        new = services.revert_change(
+            change_id=change_id,
+            channel=Channel.UI,
+            user=request.user,
+            confirm_later_changes=True,
+        )
     except (ValidationError, AIConfigError) as exc:
         message = f"Could not revert #{change_id}: {' '.join(getattr(exc, 'messages', [str(exc)]))}"
         if not request.htmx:

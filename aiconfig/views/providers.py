@@ -13,13 +13,14 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 
 from aiconfig import presenters, selectors, services
-from aiconfig.exceptions import AIConfigError
+from aiconfig.exceptions import AIConfigError, StaleEdit
 from aiconfig.forms import AddModelForm, AddProviderForm, ProviderEditForm, add_service_errors
-from aiconfig.models import Channel, ProviderKind
+from aiconfig.models import Channel, ConfigChange, ProviderKind
 from aiconfig.presenters import ConnectionResult, ProviderCard
 from aiconfig.services import calls
 from aiconfig.snapshots import ConfigSnapshot, ProviderInfo
 from aiconfig.views.common import (
+    CONFLICT,
     INVALID,
     Abilities,
     abilities,
@@ -41,6 +42,8 @@ class ProviderState:
     editing: bool = False
     connection: ConnectionResult | None = None
     error: str = ""
+    # Set while asking "disable it?" for a provider that tasks use.
+    confirm_disable: presenters.DisablePlan | None = None
 
     @property
     def name(self) -> str:
@@ -55,13 +58,21 @@ def _info_or_404(snapshot: ConfigSnapshot, name: str) -> ProviderInfo:
     return info
 
 
+def _edit_form(info: ProviderInfo) -> ProviderEditForm:
+    """A blank settings form that remembers which version of the provider it shows."""
+    version = selectors.change_version(
+        target_type=ConfigChange.Target.PROVIDER, target_name=info.name
+    )
+    return ProviderEditForm(provider=info, version=version)
+
+
 def provider_state(
     info: ProviderInfo, snapshot: ConfigSnapshot, can: Abilities, **overrides: Any
 ) -> ProviderState:
     """A provider card with blank forms for what the user may do."""
     state = ProviderState(
         card=presenters.provider_card(info, snapshot),
-        edit_form=ProviderEditForm(provider=info) if can.edit_providers else None,
+        edit_form=_edit_form(info) if can.edit_providers and "edit_form" not in overrides else None,
         model_form=AddModelForm(provider=info.name) if can.edit_models else None,
     )
     return replace(state, **overrides) if overrides else state
@@ -139,9 +150,20 @@ def provider_card(request: HttpRequest, name: str) -> HttpResponse:
 
 @post_with_permission("aiconfig.change_provider")
 def provider_toggle(request: HttpRequest, name: str) -> HttpResponse:
-    """Enable or disable a provider (`enabled` = "true" / "false")."""
-    _info_or_404(selectors.config_snapshot(), name)
+    """Enable or disable a provider (`enabled` = "true" / "false").
+
+    Disabling a provider that tasks use first answers with a confirm step naming them
+    (and which would be left with no enabled provider); only `confirm=1` disables it.
+    """
+    snapshot = selectors.config_snapshot()
+    info = _info_or_404(snapshot, name)
     enabled = request.POST.get("enabled", "") == "true"
+    if not enabled and info.enabled and request.POST.get("confirm") != "1":
+        plan = presenters.disable_plan(info, snapshot)
+        if plan is not None:
+            if not request.htmx:
+                return _page(request, overrides={name: {"confirm_disable": plan}})
+            return _card(request, name, confirm_disable=plan)
     try:
         info = services.update_provider(
             name=name, enabled=enabled, channel=Channel.UI, user=request.user
@@ -162,15 +184,44 @@ def provider_edit(request: HttpRequest, name: str) -> HttpResponse:
         if not changes:
             return _done(request, name, "Nothing changed.")
         try:
-            services.update_provider(name=name, channel=Channel.UI, user=request.user, **changes)
+            services.update_provider(
+                name=name,
+                channel=Channel.UI,
+                user=request.user,
+                expected_version=form.cleaned_data.get("version"),
+                **changes,
+            )
         except ValidationError as exc:
             add_service_errors(form, exc)
+        except StaleEdit as exc:
+            return _stale(request, name, form, exc)
         else:
             return _done(request, name, f"Saved {info.label or name}: {', '.join(changes)}.")
     overrides = {"edit_form": form, "editing": True}
     if not request.htmx:
         return _page(request, overrides={name: overrides}, status=INVALID)
     return _card(request, name, status=INVALID, **overrides)
+
+
+def _stale(request: HttpRequest, name: str, form: ProviderEditForm, exc: StaleEdit) -> HttpResponse:
+    """A save from an old version: the form again, on the new version, with what changed."""
+    info = _info_or_404(selectors.config_snapshot(), name)
+    opened = form.cleaned_data.get("version") or 0
+    base = selectors.change_state(
+        target_type=ConfigChange.Target.PROVIDER, target_name=name, change_id=opened
+    )
+    rebased = ProviderEditForm(
+        form.rebased_data(base=base, current=info, version=exc.version), provider=info
+    )
+    rebased.stale = presenters.stale_notice(exc)
+    overrides = {"edit_form": rebased, "editing": True}
+    if not request.htmx:
+        return _page(request, overrides={name: overrides}, status=CONFLICT)
+    return toast(
+        _card(request, name, status=CONFLICT, **overrides),
+        f"Not saved: '{name}' was changed since you opened it. Review, then save again.",
+        level="error",
+    )
 
 
 @post_with_permission("aiconfig.change_providermodel")

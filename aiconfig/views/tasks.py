@@ -14,13 +14,21 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 
 from aiconfig import presenters, selectors, services
-from aiconfig.exceptions import AIConfigError
-from aiconfig.forms import AddTaskForm, TaskDraft, TaskEditForm, TryForm, add_service_errors
-from aiconfig.models import Channel, OutputKind
+from aiconfig.exceptions import AIConfigError, StaleEdit
+from aiconfig.forms import (
+    AddTaskForm,
+    TaskDraft,
+    TaskEditForm,
+    TryForm,
+    add_service_errors,
+    posted_version,
+)
+from aiconfig.models import Channel, ConfigChange, OutputKind
 from aiconfig.presenters import TaskCard, TryResult
 from aiconfig.services import calls
 from aiconfig.snapshots import ConfigSnapshot, TaskConfig
 from aiconfig.views.common import (
+    CONFLICT,
     INVALID,
     Abilities,
     abilities,
@@ -68,9 +76,15 @@ def card_state(
 ) -> CardState:
     """A card with blank forms for what the user may do; `overrides` replace any part."""
     placeholder = PROMPT_PLACEHOLDERS.get(config.output_kind, "")
+    form = None
+    if can.edit_tasks and "form" not in overrides:
+        version = selectors.change_version(
+            target_type=ConfigChange.Target.TASK, target_name=config.task
+        )
+        form = TaskEditForm(config=config, providers=snapshot.providers, version=version)
     state = CardState(
         card=presenters.task_card(config, snapshot),
-        form=TaskEditForm(config=config, providers=snapshot.providers) if can.edit_tasks else None,
+        form=form,
         try_form=TryForm(task=config.task, placeholder=placeholder) if can.run else None,
     )
     return replace(state, **overrides) if overrides else state
@@ -158,7 +172,11 @@ def task_edit(request: HttpRequest, task: str) -> HttpResponse:
 
     if action != "save":
         draft = TaskDraft.from_data(request.POST, prefix=task).apply(action)
-        form = TaskEditForm(config=config, providers=snapshot.providers, draft=draft)
+        # The version the form was opened at travels on: a row button is not a fresh look.
+        version = posted_version(request.POST, prefix=task)
+        form = TaskEditForm(
+            config=config, providers=snapshot.providers, draft=draft, version=version
+        )
         if request.htmx:
             return _card(request, card_state(config, snapshot, can, form=form, editing=True))
         return _page(request, overrides={task: {"form": form, "editing": True}})
@@ -171,6 +189,8 @@ def task_edit(request: HttpRequest, task: str) -> HttpResponse:
             )
         except services.ConfigValidationError as exc:
             form.add_problems(exc.problems)
+        except StaleEdit as exc:
+            return _stale(request, task, form, exc)
         else:
             message = _saved_message(saved)
             if not request.htmx:
@@ -188,6 +208,39 @@ def task_edit(request: HttpRequest, task: str) -> HttpResponse:
             level="error",
         )
     return _page(request, overrides={task: {"form": form, "editing": True}}, status=INVALID)
+
+
+def _stale(request: HttpRequest, task: str, form: TaskEditForm, exc: StaleEdit) -> HttpResponse:
+    """A save from an old version: the form again, on the new version, with what changed.
+
+    Parts the person edited keep their input; the rest shows the newer stored values,
+    so a second Save applies their edit on top of the other person's.
+    """
+    snapshot = selectors.config_snapshot()
+    config = _config_or_404(snapshot, task)
+    can = abilities(request)
+    mine = TaskDraft.from_data(request.POST, prefix=task)
+    opened = form.cleaned_data.get("version")
+    base = selectors.change_state(
+        target_type=ConfigChange.Target.TASK, target_name=task, change_id=opened or 0
+    )
+    draft = mine
+    if base is not None:
+        draft = mine.rebase(base=TaskDraft.from_state(base), current=TaskDraft.from_config(config))
+    rebased = TaskEditForm(
+        draft.to_data(prefix=task, version=exc.version),
+        config=config,
+        providers=snapshot.providers,
+    )
+    rebased.stale = presenters.stale_notice(exc)
+    if not request.htmx:
+        return _page(request, overrides={task: {"form": rebased, "editing": True}}, status=CONFLICT)
+    state = card_state(config, snapshot, can, form=rebased, editing=True)
+    return toast(
+        _card(request, state, status=CONFLICT),
+        f"Not saved: '{task}' was changed since you opened it. Review, then save again.",
+        level="error",
+    )
 
 
 @require_GET

@@ -127,6 +127,11 @@ class Command(BaseCommand):
 
         revert = sub.add_parser("revert", help="Undo one change (recorded as a new change).")
         revert.add_argument("change_id", type=int)
+        revert.add_argument(
+            "--confirm",
+            action="store_true",
+            help="Revert even though later changes to the same object are undone with it.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Dispatch to the chosen subcommand, turning rule violations into CLI errors."""
@@ -147,7 +152,11 @@ class Command(BaseCommand):
                 case "history":
                     self._history(options["limit"], as_json=options["json"])
                 case "revert":
-                    change = revert_change(change_id=options["change_id"], channel=Channel.CLI)
+                    change = revert_change(
+                        change_id=options["change_id"],
+                        channel=Channel.CLI,
+                        confirm_later_changes=options["confirm"],
+                    )
                     self.stdout.write(f"#{change.pk} {change.target_name}: {change.summary}")
         except ConfigValidationError as exc:
             raise CommandError("\n".join(p.text for p in exc.problems)) from exc
