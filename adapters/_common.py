@@ -28,6 +28,7 @@ from .egress import EndpointRefused
 from .errors import (
     AdapterError,
     AuthenticationFailed,
+    EndpointNotAllowed,
     InvalidRequest,
     ModelNotFound,
     ProviderError,
@@ -248,7 +249,7 @@ def _transport_error(ctx: ErrorContext, exc: BaseException) -> AdapterError:
     while cause is not None:
         # Refused by our own address checks: say so, it is not the network's fault.
         if isinstance(cause, EndpointRefused):
-            return ctx.make(ProviderError, str(cause))
+            return ctx.make(EndpointNotAllowed, str(cause))
         cause = cause.__cause__ or cause.__context__
     cause = exc
     while cause is not None:

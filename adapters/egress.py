@@ -54,6 +54,9 @@ METADATA_ADDRESSES = frozenset(
 # Carrier-grade NAT space: not "private" to Python, but not the public internet either.
 _SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Every refusal's message starts with this, so the pages can tell a refusal by policy
+# (worth explaining) from a network failure (shown in generic words).
+REFUSED_PREFIX = "refused to connect to"
 
 
 class EndpointRefused(httpcore2.ConnectError):
@@ -161,10 +164,10 @@ def _checked_addresses(host: str, addresses: Iterable[str], *, allow_private: bo
     for text in checked:
         address = _literal_ip(text)
         if address is None:
-            raise EndpointRefused(f"refused to connect to {host}: unexpected address {text!r}")
+            raise EndpointRefused(f"{REFUSED_PREFIX} {host}: unexpected address {text!r}")
         problem = address_problem(address, allow_private=allow_private)
         if problem:
-            raise EndpointRefused(f"refused to connect to {host}: {problem}")
+            raise EndpointRefused(f"{REFUSED_PREFIX} {host}: {problem}")
     return checked
 
 
@@ -172,7 +175,7 @@ def _precheck(host: str, *, allow_private: bool) -> IPAddress | None:
     """Refuse a forbidden name or literal before any lookup; return the literal IP if any."""
     problem = host_problem(host, allow_private=allow_private)
     if problem:
-        raise EndpointRefused(f"refused to connect to {host}: {problem}")
+        raise EndpointRefused(f"{REFUSED_PREFIX} {host}: {problem}")
     return _literal_ip(host)
 
 
@@ -219,7 +222,7 @@ class GuardedBackend(httpcore2.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore2.NetworkStream:
         """Refused: a provider endpoint is a URL, never a local socket."""
-        raise EndpointRefused("refused to connect to a unix socket")
+        raise EndpointRefused(f"{REFUSED_PREFIX} a unix socket")
 
     def sleep(self, seconds: float) -> None:
         """Delegated to the wrapped backend."""
@@ -275,7 +278,7 @@ class AsyncGuardedBackend(httpcore2.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore2.AsyncNetworkStream:
         """Refused: a provider endpoint is a URL, never a local socket."""
-        raise EndpointRefused("refused to connect to a unix socket")
+        raise EndpointRefused(f"{REFUSED_PREFIX} a unix socket")
 
     async def sleep(self, seconds: float) -> None:
         """Delegated to the wrapped backend."""

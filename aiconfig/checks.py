@@ -32,6 +32,8 @@ CODES = {
     "timeout": "008",
     "retries": "009",
     "output_kind": "010",
+    "endpoint_not_allowed": "011",
+    "key_variable_not_allowed": "012",
     "provider_not_initialized": "101",
     "unknown_capabilities": "102",
     "provider_disabled": "103",

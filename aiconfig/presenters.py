@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiconfig.catalog import BUILTIN_PROVIDERS_BY_NAME, BUILTIN_TASKS_BY_NAME
+from aiconfig.endpoints import public_error
 from aiconfig.models import Channel, ConfigChange, OutputKind, ProviderKind, Source
 from aiconfig.pricing import format_usd
 from aiconfig.selectors import DailyUsage, UsageRow, providers_in_use
@@ -252,6 +253,8 @@ def key_text(info: ProviderInfo, environ: Mapping[str, str] | None = None) -> tu
                 "not needed",
             )
         )
+    if not status.allowed:
+        return "missing", "not allowed as a key variable, never read"
     if status.is_set:
         return "set", f"set {status.masked}".strip()
     return ("missing", "missing") if status.required else ("not-needed", "not set (optional)")
@@ -459,6 +462,13 @@ def format_tokens(input_tokens: int | None, output_tokens: int | None) -> str:
     return f"{count(input_tokens)} in · {count(output_tokens)} out"
 
 
+def _public_attempt(attempt: Any) -> tuple[str, str]:
+    """An attempt's (kind, error) in plain words, never the body of whatever answered."""
+    if not attempt.error:
+        return attempt.error_kind or "", ""
+    return public_error(kind=attempt.error_kind or "", message=attempt.error)
+
+
 def attempt_rows(attempts: Iterable[Any]) -> tuple[AttemptRow, ...]:
     """Attempts (duck-typed `calls.Attempt`) as rows."""
     return tuple(
@@ -467,8 +477,8 @@ def attempt_rows(attempts: Iterable[Any]) -> tuple[AttemptRow, ...]:
             route=f"{a.provider}/{a.model}",
             is_fallback=a.is_fallback,
             ok=a.outcome == "success",
-            error_kind=a.error_kind or "",
-            error=a.error or "",
+            error_kind=_public_attempt(a)[0],
+            error=_public_attempt(a)[1],
             latency=format_ms(a.latency_ms),
         )
         for a in attempts
@@ -538,7 +548,8 @@ def connection_result(provider: str, check: Any) -> ConnectionResult:
         ok=bool(check.ok),
         provider=provider,
         message=check.message,
-        latency=format_ms(check.latency_ms),
+        # How long a failure took tells refused from filtered ports apart: not shown.
+        latency=format_ms(check.latency_ms) if check.ok else "",
         model_count=len(models),
         models=models[:12],
     )

@@ -165,7 +165,7 @@ ENDPOINTS = [
         lambda: {
             "new-provider-name": "my-vllm",
             "new-provider-base_url": "https://llm.example.com/v1",
-            "new-provider-api_key_env": "MY_VLLM_KEY",
+            "new-provider-api_key_env": "MY_VLLM_API_KEY",
         },
     ),
     Endpoint("change_revert", _latest_change_url, dict),
