@@ -153,27 +153,27 @@ def require_endpoint_permission(user: Any, *, provider: str, fields: Iterable[st
 
 
 _HTTP_STATUS_RE = re.compile(r"\(HTTP (\d{3})\)")
-# Kinds whose words come from our own checks or say something a person can act on
-# (which model, which setting); everything else is "could not reach the endpoint".
-_KEEP_KINDS = frozenset(
+# Kinds whose words come from our own checks, before or after a request (a missing key,
+# a disabled provider, output that is not the JSON asked for): kept as they are.
+_OWN_KINDS = frozenset(
     {
         "provider_not_initialized",
         "capability_not_supported",
         "not_configured",
         "cancelled",
         "invalid_output",
-        "model_not_found",
-        "invalid_request",
     }
 )
+_MODEL_NOT_FOUND_RE = re.compile(r"model ('[^']*') not found")
 
 
 def public_error(*, kind: str, message: str) -> tuple[str, str]:
     """The (kind, words) "Test connection" and "Try it" may show for a failed request.
 
-    Enough for a person (the HTTP status, whether the key was rejected) but never the
-    body of whatever answered, and the same words for refused, timed out and garbled:
-    otherwise the button is a port scanner for the internal network.
+    Enough for a person (the HTTP status, whether the key or model was rejected) but
+    never text from the body of whatever answered, and the same words for refused,
+    timed out and garbled: otherwise the buttons are a port scanner for the internal
+    network. The call log keeps the full message for whoever reads logs.
     """
     match = _HTTP_STATUS_RE.search(message)
     status = f" (HTTP {match.group(1)})" if match else ""
@@ -182,12 +182,16 @@ def public_error(*, kind: str, message: str) -> tuple[str, str]:
         # Refused by our own address policy before connecting: say why. The reason names
         # only the address the configuration gave (or what its name resolved to).
         return "provider_error", text
-    if kind in _KEEP_KINDS:
+    if kind in _OWN_KINDS:
         return kind, message
     if kind == "authentication_failed":
         return kind, f"the endpoint rejected the API key{status}."
     if kind == "rate_limited":
         return kind, f"rate limited{status}; try again later."
+    if kind == "model_not_found" and (model := _MODEL_NOT_FOUND_RE.search(message)):
+        return kind, f"model {model.group(1)} not found{status}."
+    if kind == "invalid_request":
+        return kind, f"the endpoint rejected the request{status}."
     return "provider_error", f"could not reach the endpoint{status}."
 
 
@@ -196,6 +200,6 @@ def public_failure(error: BaseException, *, provider: str) -> str:
     if not isinstance(error, AdapterError):
         return f"{provider}: could not reach the endpoint."
     kind, words = public_error(kind=error.kind, message=str(error))
-    if kind in _KEEP_KINDS:
+    if kind in _OWN_KINDS:
         return words
     return f"{provider}: {words}"

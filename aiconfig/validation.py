@@ -349,8 +349,10 @@ def check_provider(*, provider: ProviderInfo, in_use_by: Iterable[str] = ()) -> 
                 field="base_url",
             )
         )
-    if provider.api_key_env and (reason := key_variable_problem(provider.api_key_env)):
-        # Never the variable's value: only its name, which the configuration already shows.
+    key_env = provider.api_key_env.strip()
+    # Something that is not a variable name (a pasted key?) has its own rule, which never
+    # echoes it; a name is shown, never the variable's value.
+    if ENV_VAR_RE.match(key_env) and (reason := key_variable_problem(key_env)):
         problems.append(
             ConfigProblem(
                 ERROR,

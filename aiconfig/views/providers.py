@@ -61,7 +61,9 @@ def provider_state(
     """A provider card with blank forms for what the user may do."""
     state = ProviderState(
         card=presenters.provider_card(info, snapshot),
-        edit_form=ProviderEditForm(provider=info) if can.edit_providers else None,
+        edit_form=ProviderEditForm(provider=info, can_manage_endpoints=can.manage_endpoints)
+        if can.edit_providers
+        else None,
         model_form=AddModelForm(provider=info.name) if can.edit_models else None,
     )
     return replace(state, **overrides) if overrides else state
@@ -83,7 +85,7 @@ def _page(
         for card in presenters.provider_cards(snapshot)
     ]
     if add_form is None and can.add_providers:
-        add_form = AddProviderForm()
+        add_form = AddProviderForm(can_manage_endpoints=can.manage_endpoints)
     context = {"states": states, "can": can, "add_form": add_form, "nav": "providers"}
     name = f"{TEMPLATE}#{partial}" if partial else TEMPLATE
     return render(request, name, context, status=status)
@@ -154,9 +156,11 @@ def provider_toggle(request: HttpRequest, name: str) -> HttpResponse:
 
 @post_with_permission("aiconfig.change_provider")
 def provider_edit(request: HttpRequest, name: str) -> HttpResponse:
-    """Change a provider's label, base URL, key variable name, or default models."""
+    """Change a provider's label, default models and (endpoint admins) URL and key variable."""
     info = _info_or_404(selectors.config_snapshot(), name)
-    form = ProviderEditForm(request.POST, provider=info)
+    form = ProviderEditForm(
+        request.POST, provider=info, can_manage_endpoints=abilities(request).manage_endpoints
+    )
     if form.is_valid():
         changes = form.changes()
         if not changes:
@@ -223,8 +227,8 @@ def provider_test(request: HttpRequest, name: str) -> HttpResponse:
 
 @post_with_permission("aiconfig.add_provider")
 def provider_add(request: HttpRequest) -> HttpResponse:
-    """Add a custom OpenAI-compatible provider."""
-    form = AddProviderForm(request.POST)
+    """Add a custom OpenAI-compatible provider (a keyless one without manage_endpoints)."""
+    form = AddProviderForm(request.POST, can_manage_endpoints=abilities(request).manage_endpoints)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -233,9 +237,8 @@ def provider_add(request: HttpRequest) -> HttpResponse:
                 kind=ProviderKind.OPENAI_COMPATIBLE,
                 label=data["label"],
                 base_url=data["base_url"],
-                api_key_env=data["api_key_env"],
-                key_required=data["key_required"],
                 self_hosted=data["self_hosted"],
+                **form.provider_kwargs(),
                 default_text_model=data["default_text_model"],
                 channel=Channel.UI,
                 user=request.user,
