@@ -83,14 +83,12 @@ def classify(address: IPAddress) -> AddressClass:
     address = _unwrap(address)
     if address in METADATA_ADDRESSES or address.is_link_local:
         return "forbidden"
+    # Before "reserved": ::1 and :: sit in IPv6's reserved ::/8.
+    if address.is_loopback or address.is_unspecified:
+        return "private"
     if address.is_multicast or address.is_reserved:
         return "forbidden"
-    if (
-        address.is_loopback
-        or address.is_private
-        or address.is_unspecified
-        or address in _SHARED_ADDRESS_SPACE
-    ):
+    if address.is_private or address in _SHARED_ADDRESS_SPACE:
         return "private"
     return "public"
 

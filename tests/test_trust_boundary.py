@@ -7,6 +7,7 @@ tests can assert that no key ever reached it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Iterator
@@ -470,3 +471,28 @@ def test_test_connection_is_not_a_port_scanner(
         messages.append(html.replace(url, "URL"))
     assert "HTTP 404" in messages[1]
     assert messages[0] == messages[1].replace(" (HTTP 404)", "")
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("169.254.169.254", "forbidden"),
+        ("::ffff:169.254.169.254", "forbidden"),  # IPv4-mapped
+        ("64:ff9b::a9fe:a9fe", "forbidden"),  # NAT64 of 169.254.169.254
+        ("100.100.100.200", "forbidden"),  # Alibaba Cloud metadata
+        ("fe80::1", "forbidden"),
+        ("224.0.0.1", "forbidden"),
+        ("127.0.0.1", "private"),
+        ("::1", "private"),
+        ("10.1.2.3", "private"),
+        ("192.168.1.20", "private"),
+        ("100.64.0.1", "private"),
+        ("93.184.216.34", "public"),
+        ("2606:4700::1111", "public"),
+    ],
+)
+def test_addresses_are_classified_without_dns(address: str, expected: str) -> None:
+    assert egress.classify(ipaddress.ip_address(address)) == expected
+    url = f"http://[{address}]/v1" if ":" in address else f"http://{address}/v1"
+    refused = egress.url_problem(url, allow_private=True)
+    assert (refused is not None) == (expected == "forbidden")
