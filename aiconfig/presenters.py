@@ -479,7 +479,8 @@ def attempt_rows(attempts: Iterable[Any]) -> tuple[AttemptRow, ...]:
             ok=a.outcome == "success",
             error_kind=_public_attempt(a)[0],
             error=_public_attempt(a)[1],
-            latency=format_ms(a.latency_ms),
+            # A failure's timing tells a refused port from a filtered one: not shown.
+            latency=format_ms(a.latency_ms) if a.outcome == "success" else "",
         )
         for a in attempts
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -496,3 +497,41 @@ def test_addresses_are_classified_without_dns(address: str, expected: str) -> No
     url = f"http://[{address}]/v1" if ":" in address else f"http://{address}/v1"
     refused = egress.url_problem(url, allow_private=True)
     assert (refused is not None) == (expected == "forbidden")
+
+
+def test_try_it_is_not_a_port_scanner_either(
+    wired: FakeProvider, attacker: FakeProvider, editor: Any
+) -> None:
+    """A closed port and one that accepts but never answers read the same in Try it."""
+    dashboard = client_for(editor)
+    services.add_provider(name="probe", base_url=attacker.url + "/v1", user=editor)
+    services.update_task_config(
+        task="text",
+        provider="probe",
+        model="gpt-4o-mini",
+        fallbacks=[],
+        timeout_seconds=0.5,
+        user=editor,
+    )
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes the handshake; nothing ever answers
+        urls = (
+            f"http://127.0.0.1:{closed_port()}/v1",
+            f"http://127.0.0.1:{silent.getsockname()[1]}/v1",
+            attacker.url + "/not-an-api",  # an HTTP server that is not an API
+        )
+        outcomes = []
+        for url in urls:
+            services.update_provider(name="probe", base_url=url)  # the operator, for the test
+            calls.clear_adapter_cache()
+            response = dashboard.post("/tasks/text/try/", {"try-text-prompt": "hi"}, headers=HX)
+            page = response.content.decode()
+            assert "Unknown request URL" not in page
+            assert "not-an-api" not in page
+            assert '<span class="attempt-latency"></span>' in page  # no timing either
+            match = re.search(r'<span class="attempt-outcome">(.*?)</span>', page, re.S)
+            assert match is not None
+            outcomes.append(match.group(1).strip())
+    assert outcomes[0] == outcomes[1] == "provider_error: could not reach the endpoint."
+    assert "(HTTP 404)" in outcomes[2]

@@ -968,7 +968,8 @@ def test_provider_connection(
     except Exception as exc:
         # Status and plain words, never the body of whatever answered (see public_failure).
         latency = (time.perf_counter() - started) * 1000
-        message = public_failure(exc, provider=info.display_name)
+        error = exc if isinstance(exc, AdapterError) else _wrap_unexpected(exc, step)  # logs it
+        message = public_failure(error, provider=info.display_name)
         return ConnectionCheck(False, latency, redact(message, [info.api_key()]))
     latency = (time.perf_counter() - started) * 1000
     return ConnectionCheck(
