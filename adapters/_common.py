@@ -24,9 +24,11 @@ import httpx2
 import openai
 
 from .base import redact
+from .egress import EndpointRefused
 from .errors import (
     AdapterError,
     AuthenticationFailed,
+    EndpointNotAllowed,
     InvalidRequest,
     ModelNotFound,
     ProviderError,
@@ -244,6 +246,12 @@ def map_status(
 
 def _transport_error(ctx: ErrorContext, exc: BaseException) -> AdapterError:
     cause: BaseException | None = exc
+    while cause is not None:
+        # Refused by our own address checks: say so, it is not the network's fault.
+        if isinstance(cause, EndpointRefused):
+            return ctx.make(EndpointNotAllowed, str(cause))
+        cause = cause.__cause__ or cause.__context__
+    cause = exc
     while cause is not None:
         if isinstance(cause, _TIMEOUT_ERRORS):
             return timed_out(ctx)

@@ -42,6 +42,7 @@ from .base import (
     ToolCall,
     Usage,
 )
+from .egress import guarded_client
 from .errors import (
     AdapterError,
     CapabilityNotSupported,
@@ -105,7 +106,10 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
         try:
             _check_base_url(base_url)
             self._client = _build_client(
-                api_key=key, base_url=base_url, timeout=config.timeout_seconds
+                api_key=key,
+                base_url=base_url,
+                timeout=config.timeout_seconds,
+                allow_private=config.allow_private_endpoints,
             )
         except Exception:
             self._setup_problem = lambda: ProviderNotInitialized(
@@ -282,9 +286,14 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
             return [str(model.id) for model in page.data]
 
 
-def _build_client(*, api_key: str, base_url: str, timeout: float) -> anthropic.Anthropic:
+def _build_client(
+    *, api_key: str, base_url: str, timeout: float, allow_private: bool = True
+) -> anthropic.Anthropic:
     """An SDK client that uses only what we pass, never the process environment."""
     client = anthropic.Anthropic(
+        # Every connection, redirects included, goes through the address checks of
+        # adapters.egress: never link-local or metadata addresses (SSRF, key theft).
+        http_client=guarded_client(allow_private=allow_private, timeout=timeout),
         # An explicit api_key makes the SDK skip ANTHROPIC_API_KEY/AUTH_TOKEN,
         # ANTHROPIC_PROFILE, federation variables and ~/.config profiles.
         api_key=api_key,

@@ -40,6 +40,9 @@ class ClientConfig:
     api_key: str | None = field(repr=False)
     timeout_seconds: float
     key_env: str | None = None
+    # Loopback and private-network endpoints (a local Ollama, vLLM on the LAN) are
+    # allowed unless this is False; link-local and metadata addresses never are.
+    allow_private_endpoints: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,6 +111,11 @@ class ProviderError(AdapterError):
     kind: ClassVar[str] = "provider_error"
 
 
+class EndpointNotAllowed(ProviderError):
+    """The endpoint's address is refused by policy (link-local, metadata, or private when
+    those are off); no connection was made. A ProviderError, so calls fall back as usual."""
+
+
 class CapabilityNotSupported(AdapterError):
     """The provider cannot do what was asked (e.g. Anthropic images); raised before any request."""
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any, ClassVar
 
-import httpx
 import openai
 from openai.types import ImagesResponse
 from openai.types.chat import ChatCompletion
@@ -46,6 +45,7 @@ from .base import (
     ToolCall,
     Usage,
 )
+from .egress import guarded_client
 from .errors import AdapterError, InvalidRequest, ProviderError, ProviderNotInitialized
 
 _TOOL_CHOICES = frozenset({"auto", "required", "none"})
@@ -129,6 +129,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
                 api_key=key or self.placeholder_key,
                 base_url=base_url,
                 timeout=config.timeout_seconds,
+                allow_private=config.allow_private_endpoints,
             )
         except Exception:
             self._setup_problem = lambda: ProviderNotInitialized(
@@ -243,8 +244,12 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
             raise ctx.unreadable("returned an image URL that cannot be fetched")
         try:
             # No auth header: the URL is pre-signed, and our key must not travel to a CDN.
+            # The URL comes from the provider's answer, so it gets the same address checks.
             with (
-                httpx.Client(timeout=self.config.timeout_seconds, follow_redirects=True) as http,
+                guarded_client(
+                    allow_private=self.config.allow_private_endpoints,
+                    timeout=self.config.timeout_seconds,
+                ) as http,
                 http.stream("GET", url) as response,
             ):
                 if response.status_code >= 400:
@@ -385,9 +390,14 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
             return [str(model.id) for model in page.data]
 
 
-def _build_client(*, api_key: str, base_url: str, timeout: float) -> openai.OpenAI:
+def _build_client(
+    *, api_key: str, base_url: str, timeout: float, allow_private: bool = True
+) -> openai.OpenAI:
     """An SDK client that uses only what we pass, never the process environment."""
     client = openai.OpenAI(
+        # Every connection, redirects included, goes through the address checks of
+        # adapters.egress: never link-local or metadata addresses (SSRF, key theft).
+        http_client=guarded_client(allow_private=allow_private, timeout=timeout),
         api_key=api_key,
         base_url=base_url,
         timeout=timeout,

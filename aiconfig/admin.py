@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from aiconfig import presenters, selectors, services
+from aiconfig.endpoints import ENDPOINT_FIELDS, can_manage_endpoints
 from aiconfig.exceptions import RevertNeedsConfirmation, StaleEdit
 from aiconfig.models import (
     CallLog,
@@ -131,11 +132,19 @@ class ProviderAdminForm(VersionedAdminForm):
         if self.errors:
             return cleaned
         name = cleaned.get("name") or self.instance.name
-        info = ProviderInfo.build(name=name, fields=cleaned)
+        # Read-only fields (endpoint settings for users without manage_endpoints) are not
+        # in the form: judge the provider as it will be saved, stored values included.
+        stored = {f: getattr(self.instance, f) for f in ENDPOINT_FIELDS}
+        info = ProviderInfo.build(name=name, fields={**stored, **cleaned})
         in_use = providers_in_use(load_snapshot()).get(name, [])
         for problem in check_provider(provider=info, in_use_by=in_use):
-            if problem.is_error:
-                self.add_error("base_url", problem.text)
+            if not problem.is_error:
+                continue
+            if problem.field in ENDPOINT_FIELDS and problem.field not in self.changed_data:
+                # A stored endpoint problem must not block, say, disabling the provider;
+                # calls refuse it anyway.
+                continue
+            self.add_error(problem.field if problem.field in self.fields else None, problem.text)
         return cleaned
 
 
@@ -183,9 +192,14 @@ class ProviderAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Provider | None = None) -> Any:
         # Built-in providers keep their name and kind: tasks and env vars refer to them.
+        fields = ("name", "kind", "key_status") if obj is not None else ("key_status",)
+        if can_manage_endpoints(request.user):
+            return fields
+        # Where a key is sent is for endpoint admins (the services enforce it too): others
+        # see the URL and key variable, and may add only a provider that reads no key.
         if obj is not None:
-            return ("name", "kind", "key_status")
-        return ("key_status",)
+            return (*fields, "base_url", "api_key_env")
+        return (*fields, "api_key_env", "key_required")
 
     @admin.display(description="base URL")
     def effective_base_url(self, obj: Provider) -> str:
@@ -196,6 +210,8 @@ class ProviderAdmin(admin.ModelAdmin):
         status = services.config.provider_info(obj).key_status()
         if not status.env_var:
             return "not needed" if not status.required else "no env var configured"
+        if not status.allowed:
+            return f"{status.env_var}: not allowed as a key variable, never read"
         if not status.is_set:
             return f"{status.env_var}: missing"
         tail = f" ({status.masked})" if status.last4 else ""
@@ -226,7 +242,11 @@ class ProviderAdmin(admin.ModelAdmin):
                 **fields,
             )
         else:
-            services.add_provider(name=obj.name, channel=Channel.ADMIN, user=request.user, **fields)
+            info = services.add_provider(
+                name=obj.name, channel=Channel.ADMIN, user=request.user, **fields
+            )
+            # The service saved its own row; point the admin's object at it.
+            obj.pk = Provider.objects.get(name=info.name).pk
         obj.refresh_from_db()
 
     def delete_model(self, request: HttpRequest, obj: Provider) -> None:

@@ -36,6 +36,8 @@ CODES = {
     "too_long": "020",
     "model_name_characters": "021",
     "no_enabled_route": "011",
+    "endpoint_not_allowed": "012",
+    "key_variable_not_allowed": "013",
     "provider_not_initialized": "101",
     "unknown_capabilities": "102",
     "provider_disabled": "103",

@@ -589,14 +589,31 @@ class AddProviderForm(_KeyVarMixin):
         label="Default text model", required=False, max_length=MAX_MODEL_NAME
     )
 
-    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, can_manage_endpoints: bool = True
+    ) -> None:
         super().__init__(data, prefix="new-provider")
-        if data is not None:
+        # Without manage_endpoints only a keyless provider (a local Ollama) may be added:
+        # a key variable would decide which secret goes to the URL typed here.
+        self.keyless_only = not can_manage_endpoints
+        if self.keyless_only:
+            del self.fields["api_key_env"]
+            del self.fields["key_required"]
+        elif data is not None:
             self._blank_invalid_key_var()
 
     def clean_base_url(self) -> str:
         """An absolute http(s) URL."""
         return _clean_url(self.cleaned_data["base_url"], required=True)
+
+    def provider_kwargs(self) -> dict[str, Any]:
+        """The key settings for `services.add_provider` (none for a keyless provider)."""
+        if self.keyless_only:
+            return {"api_key_env": "", "key_required": False}
+        return {
+            "api_key_env": self.cleaned_data["api_key_env"],
+            "key_required": self.cleaned_data["key_required"],
+        }
 
 
 class ProviderEditForm(_KeyVarMixin):
@@ -630,6 +647,7 @@ class ProviderEditForm(_KeyVarMixin):
         *,
         provider: ProviderInfo,
         version: int | None = None,
+        can_manage_endpoints: bool = True,
     ) -> None:
         initial = {
             "version": version,
@@ -642,14 +660,21 @@ class ProviderEditForm(_KeyVarMixin):
         }
         super().__init__(data, initial=initial, prefix=f"edit-{provider.name}")
         self.provider = provider
-        if data is not None:
-            self._blank_invalid_key_var()
-        self.fields["base_url"].widget.attrs["placeholder"] = (
-            provider.effective_base_url or "https://llm.example.com/v1"
-        )
-        self.fields["base_url"].help_text = (
-            "Blank: the SDK's public endpoint." if provider.kind != "openai_compatible" else ""
-        )
+        # The base URL and key variable decide where the key is sent: only endpoint
+        # admins get those fields (the service refuses the change to anyone else).
+        self.endpoint_locked = not can_manage_endpoints
+        if self.endpoint_locked:
+            del self.fields["base_url"]
+            del self.fields["api_key_env"]
+        else:
+            if data is not None:
+                self._blank_invalid_key_var()
+            self.fields["base_url"].widget.attrs["placeholder"] = (
+                provider.effective_base_url or "https://llm.example.com/v1"
+            )
+            self.fields["base_url"].help_text = (
+                "Blank: the SDK's public endpoint." if provider.kind != "openai_compatible" else ""
+            )
         models = sorted(provider.models)
         list_id = f"id_{self.add_prefix('models')}"
         for name in ("default_text_model", "default_image_model"):

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from aiconfig.catalog import BUILTIN_PROVIDERS_BY_NAME, BUILTIN_TASKS_BY_NAME
+from aiconfig.endpoints import public_error
 from aiconfig.exceptions import StaleEdit
 from aiconfig.models import Channel, ConfigChange, OutputKind, ProviderKind, Source
 from aiconfig.pricing import format_usd
@@ -268,6 +269,8 @@ def key_text(info: ProviderInfo, environ: Mapping[str, str] | None = None) -> tu
                 "not needed",
             )
         )
+    if not status.allowed:
+        return "missing", "not allowed as a key variable, never read"
     if status.is_set:
         return "set", f"set {status.masked}".strip()
     return ("missing", "missing") if status.required else ("not-needed", "not set (optional)")
@@ -576,6 +579,13 @@ def format_tokens(input_tokens: int | None, output_tokens: int | None) -> str:
     return f"{count(input_tokens)} in · {count(output_tokens)} out"
 
 
+def _public_attempt(attempt: Any) -> tuple[str, str]:
+    """An attempt's (kind, error) in plain words, never the body of whatever answered."""
+    if not attempt.error:
+        return attempt.error_kind or "", ""
+    return public_error(kind=attempt.error_kind or "", message=attempt.error)
+
+
 def attempt_rows(attempts: Iterable[Any]) -> tuple[AttemptRow, ...]:
     """Attempts (duck-typed `calls.Attempt`) as rows."""
     return tuple(
@@ -584,9 +594,10 @@ def attempt_rows(attempts: Iterable[Any]) -> tuple[AttemptRow, ...]:
             route=f"{a.provider}/{a.model}",
             is_fallback=a.is_fallback,
             ok=a.outcome == "success",
-            error_kind=a.error_kind or "",
-            error=a.error or "",
-            latency=format_ms(a.latency_ms),
+            error_kind=_public_attempt(a)[0],
+            error=_public_attempt(a)[1],
+            # A failure's timing tells a refused port from a filtered one: not shown.
+            latency=format_ms(a.latency_ms) if a.outcome == "success" else "",
         )
         for a in attempts
     )
@@ -655,7 +666,8 @@ def connection_result(provider: str, check: Any) -> ConnectionResult:
         ok=bool(check.ok),
         provider=provider,
         message=check.message,
-        latency=format_ms(check.latency_ms),
+        # How long a failure took tells refused from filtered ports apart: not shown.
+        latency=format_ms(check.latency_ms) if check.ok else "",
         model_count=len(models),
         models=models[:12],
     )

@@ -222,3 +222,10 @@ AICONFIG_LOG_PROMPTS = env.bool("AICONFIG_LOG_PROMPTS", default=False)
 AICONFIG_RETRY_AFTER_CAP_SECONDS = env.float("AICONFIG_RETRY_AFTER_CAP_SECONDS", default=10.0)
 # Where `ai_run` saves generated images.
 AICONFIG_IMAGE_DIR = env.path("AICONFIG_IMAGE_DIR", default=str(BASE_DIR / "media" / "images"))
+# Which environment variables a provider may name as its key (comma-separated fnmatch
+# patterns). A fixed denylist (SECRET_KEY, DATABASE_URL, PATH, DJANGO_*, AICONFIG_*, AI_*,
+# ...) wins over this list: see aiconfig/endpoints.py.
+AICONFIG_KEY_VARIABLES = env.list("AICONFIG_KEY_VARIABLES", default=["*_API_KEY", "*_TOKEN"])
+# Loopback and private-network endpoints (Ollama, vLLM, LM Studio on the LAN). False
+# refuses them too; link-local and cloud metadata addresses are refused either way.
+AICONFIG_ALLOW_PRIVATE_ENDPOINTS = env.bool("AICONFIG_ALLOW_PRIVATE_ENDPOINTS", default=True)

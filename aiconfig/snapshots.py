@@ -61,6 +61,9 @@ class KeyStatus:
     required: bool
     is_set: bool
     last4: str
+    # False when the variable may not hold a key (AICONFIG_KEY_VARIABLES, denylist): it
+    # is then never read, so nothing about its value can show up anywhere.
+    allowed: bool = True
 
     @property
     def ok(self) -> bool:
@@ -109,20 +112,26 @@ class ProviderInfo:
         return self.default_text_model
 
     def api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
-        """The key from the environment at call time, or None when unset."""
-        if not self.api_key_env:
+        """The key from the environment at call time, or None when unset or not allowed."""
+        from aiconfig.endpoints import key_variable_allowed
+
+        if not self.api_key_env or not key_variable_allowed(self.api_key_env):
+            # A variable that may not be a key (SECRET_KEY, PATH, ...) is never read.
             return None
         value = (os.environ if environ is None else environ).get(self.api_key_env, "").strip()
         return value or None
 
     def key_status(self, environ: Mapping[str, str] | None = None) -> KeyStatus:
         """Key presence and its last four characters, safe to show."""
+        from aiconfig.endpoints import key_variable_allowed
+
         key = self.api_key(environ)
         return KeyStatus(
             env_var=self.api_key_env,
             required=self.key_required,
             is_set=key is not None,
             last4=key[-4:] if key and len(key) >= 12 else "",
+            allowed=key_variable_allowed(self.api_key_env) if self.api_key_env else True,
         )
 
     @classmethod

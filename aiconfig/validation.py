@@ -24,6 +24,7 @@ from aiconfig.catalog import (
     CAPABILITY_WORDS,
     task_env_prefix,
 )
+from aiconfig.endpoints import base_url_problem, key_variable_problem
 from aiconfig.models import OutputKind, ProviderKind, TaskType
 from aiconfig.snapshots import ConfigSnapshot, ProviderInfo, Route, TaskConfig
 
@@ -198,7 +199,8 @@ def check_route(
             )
 
     status = provider.key_status(environ)
-    if not status.ok:
+    # A variable that may not be a key has its own error (check_provider), not this.
+    if not status.ok and status.allowed:
         problems.append(
             ConfigProblem(
                 WARNING,
@@ -359,6 +361,36 @@ def check_provider(*, provider: ProviderInfo, in_use_by: Iterable[str] = ()) -> 
                 "Use an absolute URL such as https://api.example.com/v1.",
                 provider=provider.name,
                 field="base_url",
+            )
+        )
+    elif url and (refused := base_url_problem(url)):
+        # Always an error, used or not: a stored URL is one click from a request.
+        problems.append(
+            ConfigProblem(
+                ERROR,
+                "endpoint_not_allowed",
+                f"Provider '{provider.name}'{used}: base URL '{url}' is refused: {refused}.",
+                "Use the provider's real endpoint. Link-local and cloud metadata addresses "
+                "are never allowed; loopback and private networks need "
+                "AICONFIG_ALLOW_PRIVATE_ENDPOINTS=true.",
+                provider=provider.name,
+                field="base_url",
+            )
+        )
+    key_env = provider.api_key_env.strip()
+    # Something that is not a variable name (a pasted key?) has its own rule, which never
+    # echoes it; a name is shown, never the variable's value.
+    if ENV_VAR_RE.match(key_env) and (reason := key_variable_problem(key_env)):
+        problems.append(
+            ConfigProblem(
+                ERROR,
+                "key_variable_not_allowed",
+                f"Provider '{provider.name}'{used}: key variable {reason}, so it is never read.",
+                "Name a variable that holds only this provider's key, e.g. "
+                f"{provider.name.upper().replace('-', '_')}_API_KEY, or extend "
+                "AICONFIG_KEY_VARIABLES.",
+                provider=provider.name,
+                field="api_key_env",
             )
         )
     return problems

@@ -219,6 +219,19 @@ def editor(django_user_model: Any) -> Any:
 
 
 @pytest.fixture
+def endpoint_admin(django_user_model: Any) -> Any:
+    """A member of "AI endpoint admins" (migration 0003): an editor who may also set base
+    URLs and key variables, i.e. decide where keys are sent. Not staff, not superuser."""
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(
+        username="endpoint-admin", password="endpoint-pass-123"
+    )
+    user.groups.add(Group.objects.get(name="AI endpoint admins"))
+    return user
+
+
+@pytest.fixture
 def viewer(django_user_model: Any) -> Any:
     """A signed-in user with no change permission: sees everything, changes nothing."""
     return django_user_model.objects.create_user(username="viewer", password="viewer-pass-123")

@@ -162,7 +162,10 @@ def test_provider_edits_are_validated_and_recorded() -> None:
 
 def test_custom_provider_lifecycle() -> None:
     services.add_provider(
-        name="my-vllm", base_url="http://vllm:8000/v1", api_key_env="MY_VLLM_KEY", self_hosted=True
+        name="my-vllm",
+        base_url="http://vllm:8000/v1",
+        api_key_env="MY_VLLM_API_KEY",
+        self_hosted=True,
     )
     services.save_provider_model(provider="my-vllm", name="qwen", supports_text=True)
     config = services.update_task_config(task="text", provider="my-vllm", model="qwen")

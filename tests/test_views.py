@@ -39,6 +39,11 @@ def editor_client(editor: Any) -> Client:
 
 
 @pytest.fixture
+def endpoint_admin_client(endpoint_admin: Any) -> Client:
+    return client_for(endpoint_admin)
+
+
+@pytest.fixture
 def viewer_client(viewer: Any) -> Client:
     return client_for(viewer)
 
@@ -170,7 +175,7 @@ ENDPOINTS = [
         lambda: {
             "new-provider-name": "my-vllm",
             "new-provider-base_url": "https://llm.example.com/v1",
-            "new-provider-api_key_env": "MY_VLLM_KEY",
+            "new-provider-api_key_env": "MY_VLLM_API_KEY",
         },
     ),
     Endpoint("change_revert", _latest_change_url, lambda: {"confirm": "1"}),
@@ -770,10 +775,10 @@ def test_enabled_switch_toggles_with_and_without_htmx(editor_client: Client) -> 
     assert change.channel == Channel.UI
 
 
-def test_provider_settings_are_validated_inline(editor_client: Client) -> None:
+def test_provider_settings_are_validated_inline(endpoint_admin_client: Client) -> None:
     before = fingerprint()
     pasted_key = "sk-proj-PASTEDKEY-0000000000000000-ZZZZ"
-    response = editor_client.post(
+    response = endpoint_admin_client.post(
         "/providers/openai/edit/",
         {
             "edit-openai-label": "OpenAI",
@@ -791,8 +796,8 @@ def test_provider_settings_are_validated_inline(editor_client: Client) -> None:
     assert fingerprint() == before
 
 
-def test_provider_settings_save(editor_client: Client) -> None:
-    response = editor_client.post(
+def test_provider_settings_save(endpoint_admin_client: Client) -> None:
+    response = endpoint_admin_client.post(
         "/providers/ollama/edit/",
         {
             "edit-ollama-label": "Ollama (GPU box)",

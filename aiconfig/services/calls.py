@@ -51,6 +51,7 @@ from adapters import (
     build_adapter,
     redact,
 )
+from aiconfig.endpoints import allow_private_endpoints, public_failure
 from aiconfig.exceptions import AIConfigError, UnknownTask
 from aiconfig.models import CallLog, CallOutcome, Channel, OutputKind
 from aiconfig.pricing import call_cost
@@ -201,6 +202,7 @@ def get_adapter(*, provider: ProviderInfo, timeout_seconds: float) -> Adapter:
         api_key=provider.api_key(),
         timeout_seconds=timeout_seconds,
         key_env=provider.api_key_env or None,
+        allow_private_endpoints=allow_private_endpoints(),
     )
     with _adapters_lock:
         adapter = _adapters.get(config)
@@ -963,13 +965,12 @@ def test_provider_connection(
     try:
         adapter = _ready_adapter(step, timeout_seconds)
         models = tuple(adapter.list_models())
-    except AdapterError as exc:
-        latency = (time.perf_counter() - started) * 1000
-        return ConnectionCheck(False, latency, redact(str(exc), [info.api_key()]))
     except Exception as exc:
+        # Status and plain words, never the body of whatever answered (see public_failure).
         latency = (time.perf_counter() - started) * 1000
-        error = _wrap_unexpected(exc, step)
-        return ConnectionCheck(False, latency, str(error))
+        error = exc if isinstance(exc, AdapterError) else _wrap_unexpected(exc, step)  # logs it
+        message = public_failure(error, provider=info.display_name)
+        return ConnectionCheck(False, latency, redact(message, [info.api_key()]))
     latency = (time.perf_counter() - started) * 1000
     return ConnectionCheck(
         True,

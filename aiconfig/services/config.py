@@ -7,7 +7,7 @@ version, so the next call in any process reads the new configuration.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from aiconfig.catalog import DEFAULT_TIMEOUT_SECONDS
+from aiconfig.endpoints import ENDPOINT_FIELDS, require_endpoint_permission
 from aiconfig.exceptions import (
     RevertNeedsConfirmation,
     StaleEdit,
@@ -458,9 +459,21 @@ def _validate_provider_fields(fields: Mapping[str, Any]) -> None:
         raise ValidationError(errors)
 
 
-def _check_provider_row(row: Provider) -> None:
+# Problems of where requests go; they block a save that touches the endpoint, not one
+# that only, say, disables a provider stored before the rule existed.
+_ENDPOINT_PROBLEMS = {"endpoint_not_allowed": "base_url", "key_variable_not_allowed": "api_key_env"}
+
+
+def _check_provider_row(row: Provider, *, changed: Collection[str] | None = None) -> None:
+    """Raise for the row's errors; `changed` (None: everything) limits the endpoint rules."""
     in_use = providers_in_use(load_snapshot()).get(row.name, [])
-    problems = check_provider(provider=provider_info(row), in_use_by=in_use)
+    problems = [
+        p
+        for p in check_provider(provider=provider_info(row), in_use_by=in_use)
+        if p.code not in _ENDPOINT_PROBLEMS
+        or changed is None
+        or _ENDPOINT_PROBLEMS[p.code] in changed
+    ]
     # A bad URL is always an error when saving, used or not: nobody wants to store one.
     errors = [p for p in problems if p.code == "malformed_base_url" or p.is_error]
     if errors:
@@ -478,6 +491,9 @@ def update_provider(
     """Change a provider's settings (`base_url`, `enabled`, `api_key_env`, ...), validated.
 
     With `expected_version`, a provider changed since raises `StaleEdit` (nothing saved).
+    Changing `base_url` or `api_key_env` decides where the provider's key is sent: with a
+    `user`, that needs `aiconfig.manage_endpoints` (PermissionDenied otherwise, nothing
+    saved). `user=None` is the system itself (env seeding, migrations, an operator's CLI).
     """
     unknown = set(changes) - set(PROVIDER_FIELDS)
     if unknown:
@@ -497,11 +513,13 @@ def update_provider(
             expected_version=expected_version,
         )
         before = provider_state(row)
+        endpoint_changes = [f for f in ENDPOINT_FIELDS if f in changes and changes[f] != before[f]]
+        require_endpoint_permission(user, provider=name, fields=endpoint_changes)
         for key, value in changes.items():
             setattr(row, key, value)
         if "base_url" in changes and changes["base_url"] != before["base_url"]:
             row.base_url_source = Source.ENV if channel == Channel.ENV else Source.EDITED
-        _check_provider_row(row)
+        _check_provider_row(row, changed=endpoint_changes)
         row.save()
         after = provider_state(row)
         if after != before:
@@ -532,7 +550,12 @@ def add_provider(
     channel: str = Channel.CODE,
     user: User = None,
 ) -> ProviderInfo:
-    """Add a provider (usually a custom OpenAI-compatible endpoint)."""
+    """Add a provider (usually a custom OpenAI-compatible endpoint).
+
+    A provider that reads a key (`api_key_env` set) needs `aiconfig.manage_endpoints`
+    when a `user` is given; anyone who may add providers can add a keyless one (a local
+    Ollama). `user=None` is the system itself, as for `update_provider`.
+    """
     name = name.strip().lower()
     raise_for_problems(check_name(name, kind="provider"))
     fields = {
@@ -547,6 +570,8 @@ def add_provider(
         "default_text_model": default_text_model.strip(),
         "default_image_model": default_image_model.strip(),
     }
+    if fields["api_key_env"]:
+        require_endpoint_permission(user, provider=name, fields=["api_key_env"])
     _validate_provider_fields(fields)
     if kind == ProviderKind.OPENAI_COMPATIBLE and not fields["base_url"]:
         raise ValidationError({"base_url": ["An OpenAI-compatible provider needs a base URL."]})

@@ -13,6 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
+from aiconfig.endpoints import MANAGE_ENDPOINTS
+
 View = Callable[..., HttpResponse]
 
 # Status for a form that came back with errors: htmx is configured (base.html) to swap
@@ -33,6 +35,8 @@ class Abilities:
     add_providers: bool
     edit_models: bool
     run: bool
+    # Base URLs and key variables decide where keys are sent: endpoint admins only.
+    manage_endpoints: bool = False
 
     @property
     def read_only(self) -> bool:
@@ -56,6 +60,7 @@ def abilities(request: HttpRequest) -> Abilities:
         add_providers=has("aiconfig.add_provider"),
         edit_models=has("aiconfig.change_providermodel"),
         run=has("aiconfig.run_task"),
+        manage_endpoints=has(MANAGE_ENDPOINTS),
     )
 
 

@@ -58,12 +58,14 @@ def _info_or_404(snapshot: ConfigSnapshot, name: str) -> ProviderInfo:
     return info
 
 
-def _edit_form(info: ProviderInfo) -> ProviderEditForm:
+def _edit_form(info: ProviderInfo, *, can_manage_endpoints: bool) -> ProviderEditForm:
     """A blank settings form that remembers which version of the provider it shows."""
     version = selectors.change_version(
         target_type=ConfigChange.Target.PROVIDER, target_name=info.name
     )
-    return ProviderEditForm(provider=info, version=version)
+    return ProviderEditForm(
+        provider=info, version=version, can_manage_endpoints=can_manage_endpoints
+    )
 
 
 def provider_state(
@@ -72,7 +74,9 @@ def provider_state(
     """A provider card with blank forms for what the user may do."""
     state = ProviderState(
         card=presenters.provider_card(info, snapshot),
-        edit_form=_edit_form(info) if can.edit_providers and "edit_form" not in overrides else None,
+        edit_form=_edit_form(info, can_manage_endpoints=can.manage_endpoints)
+        if can.edit_providers and "edit_form" not in overrides
+        else None,
         model_form=AddModelForm(provider=info.name) if can.edit_models else None,
     )
     return replace(state, **overrides) if overrides else state
@@ -94,7 +98,7 @@ def _page(
         for card in presenters.provider_cards(snapshot)
     ]
     if add_form is None and can.add_providers:
-        add_form = AddProviderForm()
+        add_form = AddProviderForm(can_manage_endpoints=can.manage_endpoints)
     context = {"states": states, "can": can, "add_form": add_form, "nav": "providers"}
     name = f"{TEMPLATE}#{partial}" if partial else TEMPLATE
     return render(request, name, context, status=status)
@@ -176,9 +180,11 @@ def provider_toggle(request: HttpRequest, name: str) -> HttpResponse:
 
 @post_with_permission("aiconfig.change_provider")
 def provider_edit(request: HttpRequest, name: str) -> HttpResponse:
-    """Change a provider's label, base URL, key variable name, or default models."""
+    """Change a provider's label, default models and (endpoint admins) URL and key variable."""
     info = _info_or_404(selectors.config_snapshot(), name)
-    form = ProviderEditForm(request.POST, provider=info)
+    form = ProviderEditForm(
+        request.POST, provider=info, can_manage_endpoints=abilities(request).manage_endpoints
+    )
     if form.is_valid():
         changes = form.changes()
         if not changes:
@@ -211,7 +217,9 @@ def _stale(request: HttpRequest, name: str, form: ProviderEditForm, exc: StaleEd
         target_type=ConfigChange.Target.PROVIDER, target_name=name, change_id=opened
     )
     rebased = ProviderEditForm(
-        form.rebased_data(base=base, current=info, version=exc.version), provider=info
+        form.rebased_data(base=base, current=info, version=exc.version),
+        provider=info,
+        can_manage_endpoints=abilities(request).manage_endpoints,
     )
     rebased.stale = presenters.stale_notice(exc)
     overrides = {"edit_form": rebased, "editing": True}
@@ -274,8 +282,8 @@ def provider_test(request: HttpRequest, name: str) -> HttpResponse:
 
 @post_with_permission("aiconfig.add_provider")
 def provider_add(request: HttpRequest) -> HttpResponse:
-    """Add a custom OpenAI-compatible provider."""
-    form = AddProviderForm(request.POST)
+    """Add a custom OpenAI-compatible provider (a keyless one without manage_endpoints)."""
+    form = AddProviderForm(request.POST, can_manage_endpoints=abilities(request).manage_endpoints)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -284,9 +292,8 @@ def provider_add(request: HttpRequest) -> HttpResponse:
                 kind=ProviderKind.OPENAI_COMPATIBLE,
                 label=data["label"],
                 base_url=data["base_url"],
-                api_key_env=data["api_key_env"],
-                key_required=data["key_required"],
                 self_hosted=data["self_hosted"],
+                **form.provider_kwargs(),
                 default_text_model=data["default_text_model"],
                 channel=Channel.UI,
                 user=request.user,
