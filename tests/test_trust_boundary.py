@@ -198,7 +198,8 @@ def test_an_editor_keeps_everything_but_the_endpoint(
     row = Provider.objects.get(name="openai")
     assert (row.label, row.default_text_model) == ("OpenAI (prod)", "gpt-4o")
     assert row.base_url == wired.openai_base_url
-    assert dashboard.post("/providers/openai/enabled/", {"enabled": "false", "confirm": "1"}).status_code == 302
+    disabled = dashboard.post("/providers/openai/enabled/", {"enabled": "false", "confirm": "1"})
+    assert disabled.status_code == 302
     assert Provider.objects.get(name="openai").enabled is False
 
 
