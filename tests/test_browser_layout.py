@@ -158,3 +158,16 @@ def test_a_200_character_model_name_fits_every_page(
         # Nine columns do not fit a phone: the table scrolls inside its card, not the page.
         assert within_viewport(page, ".table-scroll")
     assert console == []
+
+
+def test_every_tab_is_on_screen_on_a_phone(
+    page: Page, live_server: Any, editor: Any, console: list[str]
+) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, live_server.url)
+    nav = page.get_by_role("navigation", name="Main")
+    for name in ("Tasks", "Providers", "Usage", "History", "Admin"):
+        expect(nav.get_by_role("link", name=name)).to_be_in_viewport(ratio=1)
+    assert within_viewport(page, ".mainnav a")
+    nav.get_by_role("link", name="Admin").click()
+    expect(page).to_have_url(re.compile(r"/admin/$"))
