@@ -171,3 +171,32 @@ def test_every_tab_is_on_screen_on_a_phone(
     assert within_viewport(page, ".mainnav a")
     nav.get_by_role("link", name="Admin").click()
     expect(page).to_have_url(re.compile(r"/admin/$"))
+
+
+def test_toasts_stay_small_in_a_corner_and_go_away(
+    page: Page, live_server: Any, editor: Any, long_name: str
+) -> None:
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.clock.install()
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/usage/")
+    for n in range(5):
+        page.evaluate(
+            """(n) => document.body.dispatchEvent(new CustomEvent("toast", {bubbles: true,
+                detail: {message: "Something went wrong " + n, level: "error"}}))""",
+            n,
+        )
+    toasts = page.locator("#toasts .toast")
+    # A burst of errors does not pile up into a wall over the table: the newest three stay.
+    expect(toasts).to_have_count(3)
+    expect(toasts.last).to_contain_text("Something went wrong 4")
+    region = page.locator("#toasts").bounding_box()
+    assert region is not None
+    assert region["width"] <= 380
+    assert region["x"] + region["width"] >= 1400 - 40  # bottom right corner
+    assert region["y"] + region["height"] >= 900 - 40
+    # A click dismisses one; the rest leave on their own.
+    toasts.first.click()
+    expect(toasts).to_have_count(2)
+    page.clock.run_for(10_000)
+    expect(toasts).to_have_count(0)
