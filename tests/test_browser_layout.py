@@ -200,3 +200,26 @@ def test_toasts_stay_small_in_a_corner_and_go_away(
     expect(toasts).to_have_count(2)
     page.clock.run_for(10_000)
     expect(toasts).to_have_count(0)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_htmx_pages_raise_no_csp_violation(
+    page: Page, live_server: Any, editor: Any, console: list[str], path: str
+) -> None:
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}{path}")
+    # One HTMX action per page (the Usage page has none: its filters are a plain form).
+    if path == "/":
+        page.locator("#task-text").get_by_role("link", name="Edit text").click()
+        expect(page.locator("#id_text-provider")).to_be_visible()
+    elif path == "/providers/":
+        page.locator("#provider-openai").get_by_role("link", name=re.compile("^Edit")).click()
+    elif path == "/history/":
+        page.get_by_role("link", name="Providers").click()
+        expect(page.get_by_role("heading", name="Providers", level=1)).to_be_visible()
+    else:
+        page.get_by_role("button", name="Show").click()
+        expect(page.get_by_role("heading", name="Usage", level=1)).to_be_visible()
+    settled(page)
+    assert not [m for m in console if "Content Security Policy" in m or "CSP" in m]
+    assert console == []
