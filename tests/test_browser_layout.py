@@ -223,3 +223,23 @@ def test_htmx_pages_raise_no_csp_violation(
     settled(page)
     assert not [m for m in console if "Content Security Policy" in m or "CSP" in m]
     assert console == []
+
+
+@pytest.mark.parametrize(("period", "bars"), [("7d", 7), ("30d", 30), ("90d", 90)])
+def test_the_usage_chart_draws_one_bar_a_day_and_its_last_label_whole(
+    page: Page, live_server: Any, editor: Any, long_name: str, period: str, bars: int
+) -> None:
+    page.set_viewport_size({"width": 1400, "height": 900})
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/usage/?period={period}")
+    chart = page.locator("svg.chart")
+    expect(chart.locator("g")).to_have_count(bars)
+    screenshot(page, f"usage-chart-{period}")
+    labels = chart.locator(".chart-label")
+    last = labels.last.bounding_box()
+    svg = chart.bounding_box()
+    assert last is not None
+    assert svg is not None
+    assert last["x"] >= svg["x"]
+    assert last["x"] + last["width"] <= svg["x"] + svg["width"] + 0.5
+    expect(labels.last).to_have_text(timezone.localdate().strftime("%b %-d"))
