@@ -71,7 +71,7 @@ def console(page: Page) -> list[str]:
 
     def record(message: ConsoleMessage) -> None:
         if message.type == "error" or "Content Security Policy" in message.text:
-            messages.append(message.text)
+            messages.append(f"{message.text} (at {message.location['url']})")
 
     page.on("console", record)
     page.on("pageerror", lambda exc: messages.append(str(exc)))
@@ -210,7 +210,12 @@ def test_htmx_pages_raise_no_csp_violation(
     page.goto(f"{live_server.url}{path}")
     # One HTMX action per page (the Usage page has none: its filters are a plain form).
     if path == "/":
-        page.locator("#task-text").get_by_role("link", name="Edit text").click()
+        # The user drags the prompt box bigger: the browser gives it a style attribute,
+        # which htmx's settling used to copy onto the swapped card (an inline style).
+        card = page.locator("#task-text")
+        card.get_by_text("Try it", exact=True).click()
+        card.get_by_label("Prompt for text").evaluate("(box) => { box.style.height = '9em'; }")
+        card.get_by_role("link", name="Edit text").click()
         expect(page.locator("#id_text-provider")).to_be_visible()
     elif path == "/providers/":
         page.locator("#provider-openai").get_by_role("link", name=re.compile("^Edit")).click()
