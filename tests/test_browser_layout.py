@@ -19,6 +19,7 @@ from playwright.sync_api import ConsoleMessage, Page, expect
 
 from aiconfig import services
 from aiconfig.models import CallLog, CallOutcome
+from tests.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.browser
 
@@ -157,6 +158,36 @@ def test_a_200_character_model_name_fits_every_page(
     else:
         # Nine columns do not fit a phone: the table scrolls inside its card, not the page.
         assert within_viewport(page, ".table-scroll")
+    assert console == []
+
+
+def test_a_long_model_name_fits_a_phone_while_editing_and_trying_a_task(
+    page: Page,
+    live_server: Any,
+    editor: Any,
+    long_name: str,
+    fake_provider: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    console: list[str],
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-LAYOUT-0000000000000000-OA77")
+    services.update_provider(name="openai", base_url=fake_provider.openai_base_url)
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, live_server.url)
+    card = page.locator("#task-text")
+    card.get_by_text("Try it", exact=True).click()
+    card.get_by_label("Prompt for text").fill("hello")
+    card.get_by_role("button", name="Run").click()
+    expect(card.locator(".try-result")).to_contain_text(f"Answered by openai/{long_name[:20]}")
+    screenshot(page, "long-name-390-tasks-try")
+    assert overflow(page) <= 0, f"Try it result scrolls sideways: {wide(page)}"
+
+    card.get_by_role("link", name="Edit text").click()
+    expect(page.locator("#id_text-model")).to_have_value(long_name)
+    settled(page)
+    screenshot(page, "long-name-390-tasks-edit")
+    assert overflow(page) <= 0, f"the edit form scrolls sideways: {wide(page)}"
+    assert within_viewport(page, "#task-text button")
     assert console == []
 
 
