@@ -731,6 +731,8 @@ class DayBar:
     error_y: float
     error_height: float
     show_label: bool
+    label_x: float
+    label_anchor: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -772,6 +774,9 @@ def _usage_volume(row: UsageRow) -> str:
 
 CHART_WIDTH = 720.0
 CHART_HEIGHT = 140.0
+# Half the width of a day label ("Nov 26" at the chart's 11px) in SVG units: a label
+# centred closer than this to an edge is anchored to that edge instead of being cut.
+LABEL_HALF_WIDTH = 22.0
 
 
 def _bars(days: Sequence[DailyUsage]) -> tuple[DayBar, ...]:
@@ -781,11 +786,20 @@ def _bars(days: Sequence[DailyUsage]) -> tuple[DayBar, ...]:
     slot = CHART_WIDTH / len(days)
     width = max(2.0, slot * 0.7)
     every = max(1, round(len(days) / 8))
+    last = len(days) - 1
     bars = []
     for index, day in enumerate(days):
         total = CHART_HEIGHT * day.calls / peak
         failed = CHART_HEIGHT * day.errors / peak
         x = index * slot + (slot - width) / 2
+        # Labels centre under their bar, except near an edge, where they line up with it.
+        centre = index * slot + slot / 2
+        if centre + LABEL_HALF_WIDTH > CHART_WIDTH:
+            label_x, anchor = CHART_WIDTH, "end"
+        elif centre - LABEL_HALF_WIDTH < 0:
+            label_x, anchor = 0.0, "start"
+        else:
+            label_x, anchor = centre, "middle"
         bars.append(
             DayBar(
                 label=day.day.strftime("%b %-d"),
@@ -797,7 +811,11 @@ def _bars(days: Sequence[DailyUsage]) -> tuple[DayBar, ...]:
                 ok_height=round(total - failed, 2),
                 error_y=round(CHART_HEIGHT - failed, 2),
                 error_height=round(failed, 2),
-                show_label=index % every == 0 or index == len(days) - 1,
+                # Counted back from today, so today is always labelled and the spacing
+                # stays even (counting from the start put two labels on top of each other).
+                show_label=(last - index) % every == 0,
+                label_x=round(label_x, 2),
+                label_anchor=anchor,
             )
         )
     return tuple(bars)

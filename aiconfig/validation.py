@@ -7,6 +7,7 @@ provider/model and what to do about it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import unicodedata
@@ -505,16 +506,32 @@ def _shown(value: str) -> str:
     return Truncator(repr(value)[1:-1]).chars(40)
 
 
+def format_seconds(value: float) -> str:
+    """Seconds as people write them ("60 s", "2.5 s"); NaN and infinity in words.
+
+    `f"{value:g}s"` turned a NaN typed as `--timeout nan` into "timeout nans".
+    """
+    if math.isnan(value):
+        return "not a number"
+    if math.isinf(value):
+        return "infinite"
+    return f"{value:g} s"
+
+
 def check_timeout(timeout_seconds: float, *, task: str | None = None) -> list[ConfigProblem]:
     """A timeout must be between MIN_TIMEOUT_SECONDS and MAX_TIMEOUT_SECONDS (NaN is not)."""
     if MIN_TIMEOUT_SECONDS <= timeout_seconds <= MAX_TIMEOUT_SECONDS:
         return []
     who = f"Task '{task}': timeout" if task else "Timeout"
+    if math.isfinite(timeout_seconds):
+        text = f"{who} {format_seconds(timeout_seconds)} is out of range."
+    else:
+        text = f"{who} is {format_seconds(timeout_seconds)}."  # "timeout is not a number."
     return [
         ConfigProblem(
             ERROR,
             "timeout",
-            f"{who} {timeout_seconds:g}s is out of range.",
+            text,
             f"Use {MIN_TIMEOUT_SECONDS:g} to {MAX_TIMEOUT_SECONDS:g} seconds.",
             task=task,
             field="timeout_seconds",

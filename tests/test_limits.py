@@ -7,12 +7,14 @@ PostgreSQL (and be stored on SQLite); a 0.001 s timeout was accepted and shown a
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from aiconfig import selectors, services
@@ -206,3 +208,25 @@ def test_a_refused_request_logs_one_line_without_traceback(
     assert message.startswith("Forbidden: /providers/openai/edit/ user=viewer: You need the ")
     assert "\n" not in message
     assert records[0].exc_info is None
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("nan", "Task 'text': timeout is not a number. Use 1 to 600 seconds."),
+        ("inf", "Task 'text': timeout is infinite. Use 1 to 600 seconds."),
+        ("700", "Task 'text': timeout 700 s is out of range. Use 1 to 600 seconds."),
+    ],
+)
+def test_an_impossible_timeout_is_named_in_words(value: str, text: str) -> None:
+    # `ai_config set --timeout nan` used to answer "timeout nans is out of range".
+    with pytest.raises(CommandError) as excinfo:
+        call_command("ai_config", "set", "text", "--timeout", value)
+    assert str(excinfo.value) == text
+
+
+def test_ai_config_shows_the_timeout_with_its_unit() -> None:
+    services.update_task_config(task="text", timeout_seconds=2.5)
+    out = io.StringIO()
+    call_command("ai_config", stdout=out)
+    assert "timeout 2.5 s, retries" in out.getvalue()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -32,10 +32,24 @@ def _filters(request: HttpRequest) -> tuple[str, str]:
     return period, task
 
 
+def period_start(period: str, *, now: datetime | None = None) -> datetime:
+    """When a period begins: "Last 7 days" is today and the six days before it.
+
+    Whole local days from midnight, so the per-day chart has exactly that many bars and
+    the totals count the same calls the bars show. "Last 24 hours" stays a rolling window.
+    """
+    now = now or timezone.now()
+    length = PERIODS[period][1]
+    if length < timedelta(days=2):
+        return now - length
+    first_day = timezone.localdate(now) - timedelta(days=length.days - 1)
+    return timezone.make_aware(datetime.combine(first_day, time.min))
+
+
 def usage(request: HttpRequest) -> HttpResponse:
     """Totals, a per-day chart, a per-task/provider/model table and the latest failures."""
     period, task = _filters(request)
-    since = timezone.now() - PERIODS[period][1]
+    since = period_start(period)
     rows = selectors.usage_summary(since=since, task=task or None)
     days = selectors.usage_by_day(since=since)
     failures = selectors.recent_failures(since=since)
@@ -55,7 +69,7 @@ def usage(request: HttpRequest) -> HttpResponse:
 def usage_csv(request: HttpRequest) -> HttpResponse:
     """The Usage table for the same filters, as CSV (the columns of `ai_usage --csv`)."""
     period, task = _filters(request)
-    since = timezone.now() - PERIODS[period][1]
+    since = period_start(period)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="aiconfig-usage-{period}.csv"'
     rows = selectors.usage_summary(since=since, task=task or None)

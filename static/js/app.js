@@ -6,6 +6,8 @@
 
   // --- toasts -----------------------------------------------------------------------
 
+  var MAX_TOASTS = 3;
+
   function dismissLater(toast, ms) {
     window.setTimeout(function () {
       toast.classList.add("is-leaving");
@@ -21,7 +23,15 @@
     toast.textContent = message;
     region.appendChild(toast);
     dismissLater(toast, level === "error" ? 9000 : 5000);
+    // A burst of errors must not build a wall over the page: keep the newest few.
+    while (region.children.length > MAX_TOASTS) region.firstElementChild.remove();
   }
+
+  // A click (or tap) puts a toast away at once.
+  document.addEventListener("click", function (event) {
+    var toast = event.target instanceof Element && event.target.closest("#toasts .toast");
+    if (toast) toast.remove();
+  });
 
   // Server-rendered messages (the no-JavaScript path) fade out too once JS is here.
   document.querySelectorAll("#toasts .toast").forEach(function (toast) {

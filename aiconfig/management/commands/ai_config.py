@@ -24,7 +24,7 @@ from aiconfig.services import (
 )
 from aiconfig.services.seeding import PlannedChange
 from aiconfig.snapshots import ConfigSnapshot, TaskConfig
-from aiconfig.validation import ConfigProblem, check_task_config
+from aiconfig.validation import ConfigProblem, check_task_config, format_seconds
 
 
 def task_json(
@@ -207,7 +207,7 @@ class Command(BaseCommand):
                 note = step.source + (", provider's default model" if step.model_defaulted else "")
                 self.stdout.write(f"  {label:<11} {step.provider}/{step.model or '?':<36} [{note}]")
             self.stdout.write(
-                f"  {'limits':<11} timeout {config.timeout_seconds:g}s, "
+                f"  {'limits':<11} timeout {format_seconds(config.timeout_seconds)}, "
                 f"retries {config.max_retries}"
             )
             for problem in problems:

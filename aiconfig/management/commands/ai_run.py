@@ -1,11 +1,16 @@
-"""`manage.py ai_run TASK "prompt"`: run a prompt through a task's configured chain."""
+"""`manage.py ai_run TASK "prompt"`: run a prompt through a task's configured chain.
+
+The prompt can also come from a file (`--prompt-file PATH`) or standard input (`-`),
+for prompts too long or too awkward to quote on a command line.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from argparse import ArgumentParser
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -71,6 +76,43 @@ def run_json(run: TaskRun, image_paths: list[str]) -> dict[str, Any]:
     return payload
 
 
+def read_prompt(*, argument: str | None, prompt_file: Path | None, stdin: TextIO) -> str:
+    """The prompt from the argument, `-` (standard input) or `--prompt-file`.
+
+    Raises CommandError, before anything is sent, when there is no prompt, two of them,
+    an unreadable file, or only whitespace (the dashboard's "Try it" refuses that too).
+    """
+    if argument is not None and prompt_file is not None:
+        raise CommandError("Give the prompt once: as an argument or with --prompt-file, not both.")
+    if prompt_file is not None:
+        try:
+            prompt = prompt_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise CommandError(f"The prompt file {prompt_file} is not UTF-8 text.") from None
+        except OSError as exc:
+            raise CommandError(
+                f"Cannot read the prompt file {prompt_file}: {exc.strerror or exc}."
+            ) from None
+        where = f"The prompt file {prompt_file}"
+    elif argument == "-":
+        prompt = stdin.read()
+        where = "Standard input"
+    elif argument is not None:
+        prompt = argument
+        where = "The prompt"
+    else:
+        raise CommandError(
+            'No prompt. Give one: ai_run TASK "prompt", ai_run TASK - (reads standard '
+            "input) or ai_run TASK --prompt-file PATH."
+        )
+    if not prompt.strip():
+        raise CommandError(f"{where} is empty; nothing was sent. Give a prompt with some text.")
+    if argument is None or argument == "-":
+        # A file or a pipe usually ends with a newline nobody meant as part of the prompt.
+        prompt = prompt.rstrip("\r\n")
+    return prompt
+
+
 class Command(BaseCommand):
     """Run a task once, the way application code would, and show what happened."""
 
@@ -79,11 +121,23 @@ class Command(BaseCommand):
         "tasks save files and print their paths, video-slides prints the slides."
     )
     requires_system_checks: list[str] = []
+    # `call_command("ai_run", "text", "-", stdin=...)` reads the prompt from that stream.
+    stealth_options = ("stdin",)
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         """Task, prompt and output options."""
         parser.add_argument("task")
-        parser.add_argument("prompt")
+        parser.add_argument(
+            "prompt",
+            nargs="?",
+            help='The prompt; "-" reads it from standard input.',
+        )
+        parser.add_argument(
+            "--prompt-file",
+            type=Path,
+            metavar="PATH",
+            help="Read the prompt from this UTF-8 text file instead.",
+        )
         parser.add_argument("--json", action="store_true", help="Print the run as JSON.")
         parser.add_argument(
             "--out-dir",
@@ -96,7 +150,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Run the task; on failure print the reason on stderr and exit non-zero."""
-        task, prompt = options["task"], options["prompt"]
+        task = options["task"]
+        prompt = read_prompt(
+            argument=options["prompt"],
+            prompt_file=options["prompt_file"],
+            stdin=options.get("stdin") or sys.stdin,
+        )
         try:
             if options["stream"] and not options["json"]:
                 run = self._stream(task, prompt)
