@@ -16,6 +16,7 @@ from .base import (
     KIND_OPENAI_COMPATIBLE,
     KINDS,
     Adapter,
+    AsyncTextStream,
     ChatMessage,
     ChatRequest,
     ChatResult,
@@ -23,6 +24,7 @@ from .base import (
     GeneratedImage,
     ImageRequest,
     ImageResult,
+    Result,
     StructuredRequest,
     StructuredResult,
     TextRequest,
@@ -33,6 +35,7 @@ from .base import (
     Usage,
     redact,
 )
+from .deadline import CancelToken, attempt_scope
 from .errors import (
     AdapterError,
     AuthenticationFailed,
@@ -79,7 +82,9 @@ __all__ = [
     "Adapter",
     "AdapterError",
     "AnthropicAdapter",
+    "AsyncTextStream",
     "AuthenticationFailed",
+    "CancelToken",
     "CapabilityNotSupported",
     "ChatMessage",
     "ChatRequest",
@@ -95,6 +100,7 @@ __all__ = [
     "ProviderError",
     "ProviderNotInitialized",
     "RateLimited",
+    "Result",
     "StructuredRequest",
     "StructuredResult",
     "TextRequest",
@@ -104,6 +110,7 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "attempt_scope",
     "build_adapter",
     "redact",
 ]
