@@ -276,6 +276,8 @@ class CallOutcome(models.TextChoices):
 
     SUCCESS = "success", "Success"
     ERROR = "error", "Error"
+    TIMED_OUT = "timed_out", "Timed out"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class CallLog(models.Model):
