@@ -1,0 +1,218 @@
+"""The attempt loop under hostile providers: deadlines, stalls, cancels; sync and async alike."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from adapters import CancelToken
+from aiconfig import selectors
+from aiconfig.models import CallLog, TaskAssignment, TaskFallback
+from aiconfig.services import calls
+from aiconfig.services.calls import TaskFailed
+from tests.fake_provider import FakeProvider
+
+pytestmark = pytest.mark.django_db
+
+ANTHROPIC_FALLBACK = ("anthropic", "claude-3-5-sonnet-20241022")
+MODES = ["sync", "async"]
+
+
+def force(task: str, provider: str, model: str, *fallbacks: tuple[str, str], **limits: Any) -> None:
+    """Store an assignment as written (skipping validation), with its timeout/limits."""
+    assignment = TaskAssignment.objects.get(task__name=task)
+    TaskAssignment.objects.filter(pk=assignment.pk).update(
+        provider=provider, model=model, timeout_seconds=1.0, **limits
+    )
+    assignment.fallbacks.all().delete()
+    TaskFallback.objects.bulk_create(
+        TaskFallback(assignment=assignment, position=i, provider=p, model=m)
+        for i, (p, m) in enumerate(fallbacks)
+    )
+    selectors.clear_config_cache()
+
+
+def rows() -> list[CallLog]:
+    return list(CallLog.objects.order_by("id"))
+
+
+def generate(mode: str, **kwargs: Any) -> calls.TaskRun:
+    """`generate_text` or its async twin, with the same arguments."""
+    if mode == "sync":
+        return calls.generate_text(**kwargs)
+    return async_to_sync(calls.agenerate_text)(**kwargs)
+
+
+def stream_all(
+    mode: str, **kwargs: Any
+) -> tuple[list[str], calls.TaskRun | None, Exception | None]:
+    """Read a whole stream (sync or async): the deltas, the run, or the error after them."""
+    parts: list[str] = []
+    if mode == "sync":
+        stream = calls.stream_text(**kwargs)
+        try:
+            parts.extend(stream)
+        except TaskFailed as exc:
+            return parts, None, exc
+        return parts, stream.run, None
+
+    async def read() -> tuple[list[str], calls.TaskRun | None, Exception | None]:
+        stream = await calls.astream_text(**kwargs)
+        try:
+            async for delta in stream:
+                parts.append(delta)
+        except TaskFailed as exc:
+            return parts, None, exc
+        return parts, stream.run, None
+
+    return async_to_sync(read)()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("model", ["trickle-0.05", "hang"])
+def test_a_provider_that_trickles_or_hangs_is_cut_off_at_the_timeout(
+    wired: FakeProvider, mode: str, model: str
+) -> None:
+    force("text", "openai", model, ANTHROPIC_FALLBACK)
+    started = time.perf_counter()
+    run = generate(mode, prompt="hello")
+    elapsed = time.perf_counter() - started
+    assert run.provider == "anthropic"
+    assert elapsed < 1.5  # the 1 s timeout bounds the whole attempt, plus 0.5 s
+    first, second = rows()
+    assert (first.outcome, first.error_kind) == ("timed_out", "timed_out")
+    assert "no response within 1 s" in first.error_message
+    assert second.outcome == "success"
+    # The abandoned request's connection was closed, not left trickling.
+    assert wait_for(lambda: model in wired.disconnects)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_stream_whose_first_token_is_late_falls_back(wired: FakeProvider, mode: str) -> None:
+    force("text", "openai", "late-first-token-5", ANTHROPIC_FALLBACK)
+    started = time.perf_counter()
+    parts, run, error = stream_all(mode, prompt="hello")
+    assert error is None
+    assert run is not None
+    assert run.provider == "anthropic"
+    assert "".join(parts).startswith("Hello from claude")
+    assert time.perf_counter() - started < 1.5
+    assert [r.outcome for r in rows()] == ["timed_out", "success"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_stream_that_stalls_after_its_first_token_ends_with_a_clear_error(
+    wired: FakeProvider, mode: str
+) -> None:
+    force("text", "openai", "stall-after-first", ANTHROPIC_FALLBACK)
+    started = time.perf_counter()
+    parts, run, error = stream_all(mode, prompt="one two three")
+    elapsed = time.perf_counter() - started
+    assert parts == ["Hello "]  # the first token reached the reader
+    assert run is None
+    assert isinstance(error, TaskFailed)
+    assert "the stream failed after it had started" in str(error)
+    assert "stream stalled (no token for 1 s)" in str(error)
+    assert 0.9 < elapsed < 1.6
+    [row] = rows()  # no fallback after the first token
+    assert (row.outcome, row.error_kind) == ("timed_out", "timed_out")
+    assert wait_for(lambda: "stall-after-first" in wired.disconnects)
+
+
+def test_cancel_during_a_request_closes_it_and_logs_cancelled(wired: FakeProvider) -> None:
+    force("text", "openai", "hang", ANTHROPIC_FALLBACK)
+    TaskAssignment.objects.filter(task__name="text").update(timeout_seconds=10)
+    selectors.clear_config_cache()
+    token = CancelToken()
+    threading.Timer(0.3, token.cancel).start()
+    started = time.perf_counter()
+    with pytest.raises(TaskFailed, match="was cancelled") as excinfo:
+        calls.generate_text(prompt="hello", cancel=token)
+    assert time.perf_counter() - started < 1.0
+    assert excinfo.value.cancelled
+    [row] = rows()  # the fallback was not started after the cancel
+    assert (row.outcome, row.error_kind) == ("cancelled", "cancelled")
+    assert wait_for(lambda: "hang" in wired.disconnects)
+    assert not any(r.path == "/v1/messages" for r in wired.requests)
+
+
+def test_cancel_during_a_stream_closes_it_and_logs_cancelled(wired: FakeProvider) -> None:
+    force("text", "openai", "stall-after-first")
+    TaskAssignment.objects.filter(task__name="text").update(timeout_seconds=10)
+    selectors.clear_config_cache()
+    stream = calls.stream_text(prompt="one two three")
+    assert next(stream) == "Hello "
+    threading.Timer(0.3, stream.cancel).start()  # e.g. a Stop button, from another thread
+    started = time.perf_counter()
+    with pytest.raises(TaskFailed):
+        next(stream)
+    assert time.perf_counter() - started < 1.0
+    [row] = rows()
+    assert row.outcome == "cancelled"
+    assert wait_for(lambda: "stall-after-first" in wired.disconnects)
+
+
+def test_cancelling_the_async_task_closes_the_request_and_logs_cancelled(
+    wired: FakeProvider,
+) -> None:
+    force("text", "openai", "hang", ANTHROPIC_FALLBACK)
+    TaskAssignment.objects.filter(task__name="text").update(timeout_seconds=10)
+    selectors.clear_config_cache()
+
+    async def caller_goes_away() -> bool:
+        task = asyncio.ensure_future(calls.agenerate_text(prompt="hello"))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert async_to_sync(caller_goes_away)()
+    [row] = rows()
+    assert row.outcome == "cancelled"
+    assert wait_for(lambda: "hang" in wired.disconnects)
+
+
+def test_an_async_stream_closed_by_its_reader_is_logged_as_cancelled(
+    wired: FakeProvider,
+) -> None:
+    async def read_one() -> str:
+        stream = await calls.astream_text(prompt="one two three four five")
+        async for delta in stream:
+            await stream.aclose()  # a browser that closed its stream
+            return delta
+        return ""
+
+    assert async_to_sync(read_one)() == "Hello "
+    [row] = rows()
+    assert (row.outcome, row.error_kind) == ("cancelled", "cancelled")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_async_and_sync_calls_answer_and_fall_back_alike(wired: FakeProvider, mode: str) -> None:
+    force("text", "openai", "fail-500", ANTHROPIC_FALLBACK)
+    run = generate(mode, prompt="Write a tagline")
+    assert (run.provider, run.fallback_used) == ("anthropic", True)
+    assert run.text == "Hello from claude-3-5-sonnet-20241022: Write a tagline"
+    assert [(r.outcome, r.error_kind) for r in rows()] == [
+        ("error", "provider_error"),
+        ("success", ""),
+    ]
+    assert rows()[1].cost_usd is not None
