@@ -216,7 +216,7 @@ class TaskAssignmentAdminForm(forms.ModelForm):
 
     class Meta:
         model = TaskAssignment
-        fields = ("provider", "model", "timeout_seconds", "max_retries")
+        fields = ("provider", "model", "timeout_seconds", "max_retries", "total_timeout_seconds")
         help_texts = {
             "model": "Blank: the provider's default model for this task. Models not in the "
             "provider's list are accepted; their capabilities are then unknown.",
@@ -316,7 +316,16 @@ class TaskAssignmentAdmin(admin.ModelAdmin):
     search_fields = ("task__name", "provider", "model", "fallbacks__provider", "fallbacks__model")
     list_select_related = ("task",)
     readonly_fields = ("task", "source", "problems")
-    fields = ("task", "provider", "model", "timeout_seconds", "max_retries", "source", "problems")
+    fields = (
+        "task",
+        "provider",
+        "model",
+        "timeout_seconds",
+        "max_retries",
+        "total_timeout_seconds",
+        "source",
+        "problems",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TaskAssignment]:
         return super().get_queryset(request).prefetch_related("fallbacks")
@@ -367,6 +376,7 @@ class TaskAssignmentAdmin(admin.ModelAdmin):
             fallbacks=formset.ordered_routes(),
             timeout_seconds=data["timeout_seconds"],
             max_retries=data["max_retries"],
+            total_timeout_seconds=data.get("total_timeout_seconds") or 0,
             channel=Channel.ADMIN,
             user=request.user,
         )

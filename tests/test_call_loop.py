@@ -216,3 +216,46 @@ def test_async_and_sync_calls_answer_and_fall_back_alike(wired: FakeProvider, mo
         ("success", ""),
     ]
     assert rows()[1].cost_usd is not None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_total_time_limit_stops_further_fallbacks(wired: FakeProvider, mode: str) -> None:
+    force(
+        "text",
+        "openai",
+        "hang",
+        ("openai", "trickle-0.05"),
+        ANTHROPIC_FALLBACK,
+        total_timeout_seconds=1.5,
+    )
+    started = time.perf_counter()
+    with pytest.raises(TaskFailed) as excinfo:
+        generate(mode, prompt="hi")
+    assert time.perf_counter() - started < 2.0
+    assert [(r.model, r.outcome, r.error_kind) for r in rows()] == [
+        ("hang", "timed_out", "timed_out"),
+        ("trickle-0.05", "timed_out", "timed_out"),  # cut at the limit, not its own timeout
+        ("claude-3-5-sonnet-20241022", "error", "total_time_limit"),
+    ]
+    assert "total time limit of 1.5 s had run out" in str(excinfo.value)
+    assert not any(r.path == "/v1/messages" for r in wired.requests)
+
+
+def test_a_total_limit_shorter_than_the_timeout_is_refused_everywhere(
+    wired: FakeProvider,
+) -> None:
+    from django.core.management import CommandError, call_command
+
+    from aiconfig import services
+
+    with pytest.raises(services.ConfigValidationError) as excinfo:
+        services.update_task_config(task="text", timeout_seconds=10, total_timeout_seconds=5)
+    assert [p.field for p in excinfo.value.problems] == ["total_timeout_seconds"]
+    assert selectors.get_task_config(task="text").total_timeout_seconds is None  # nothing lost
+
+    with pytest.raises(CommandError, match="shorter than the timeout"):
+        call_command("ai_config", "set", "text", "--timeout", "10", "--total-timeout", "5")
+    call_command("ai_config", "set", "text", "--timeout", "10", "--total-timeout", "30")
+    assert selectors.get_task_config(task="text").total_timeout_seconds == 30
+    call_command("ai_config", "set", "text", "--total-timeout", "0")
+    assert selectors.get_task_config(task="text").total_timeout_seconds is None
