@@ -259,3 +259,69 @@ def test_a_total_limit_shorter_than_the_timeout_is_refused_everywhere(
     assert selectors.get_task_config(task="text").total_timeout_seconds == 30
     call_command("ai_config", "set", "text", "--total-timeout", "0")
     assert selectors.get_task_config(task="text").total_timeout_seconds is None
+
+
+def collect(mode: str, sync_fn: Any, async_fn: Any, **kwargs: Any) -> list[calls.RouteEvent]:
+    """Every event of a fan-out, sync or async."""
+    if mode == "sync":
+        return list(sync_fn(**kwargs))
+
+    async def gather() -> list[calls.RouteEvent]:
+        return [event async for event in async_fn(**kwargs)]
+
+    return async_to_sync(gather)()
+
+
+THREE_ROUTES = [("openai", "slow-0.8"), ("anthropic", "fail-500"), ("openai", "gpt-4.1")]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fan_out_runs_routes_at_once_and_reports_each_as_it_arrives(
+    wired: FakeProvider, mode: str
+) -> None:
+    force("text", "openai", "gpt-4.1")
+    TaskAssignment.objects.filter(task__name="text").update(timeout_seconds=2)
+    selectors.clear_config_cache()
+    events = collect(
+        mode, calls.fan_out, calls.afan_out, task="text", prompt="compare", routes=THREE_ROUTES
+    )
+    # Side by side, not one after the other: the first route, the slow one, ends last.
+    assert [e.index for e in events][-1] == 0
+    by_index = {e.index: e for e in events}
+    assert by_index[0].run is not None
+    assert by_index[0].run.text == "Hello from slow-0.8: compare"
+    assert by_index[1].run is None
+    assert by_index[1].error is not None
+    assert "server error (HTTP 500)" in str(by_index[1].error)
+    assert by_index[2].run is not None
+    assert by_index[2].run.model == "gpt-4.1"
+    # One call (and one row) per route; a failing route does not fall back.
+    logged = {(r.provider, r.model): r for r in rows()}
+    assert set(logged) == set(THREE_ROUTES)
+    assert logged[("anthropic", "fail-500")].outcome == "error"
+    assert len({r.request_id for r in rows()}) == 3
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fan_out_streams_every_route_as_its_tokens_arrive(wired: FakeProvider, mode: str) -> None:
+    force("text", "openai", "gpt-4.1")
+    routes = [("openai", "late-first-token-0.6"), ("anthropic", "fail-500"), ("openai", "gpt-4.1")]
+    events = collect(
+        mode,
+        calls.fan_out_stream,
+        calls.afan_out_stream,
+        task="text",
+        prompt="one two three",
+        routes=routes,
+    )
+    deltas = [e for e in events if not e.done]
+    # The prompt fast route's tokens arrive before the late route's first one.
+    first_late = next(i for i, e in enumerate(deltas) if e.index == 0)
+    assert all(e.index == 2 for e in deltas[:first_late])
+    assert first_late > 0
+    ends = {e.index: e for e in events if e.done}
+    assert ends[0].run is not None
+    assert ends[0].run.text == "".join(e.delta for e in deltas if e.index == 0)
+    assert ends[1].error is not None
+    assert ends[2].run is not None
+    assert sorted(r.outcome for r in rows()) == ["error", "success", "success"]

@@ -5,8 +5,8 @@ is unchanged), tries the primary and then each fallback in order, and writes one
 call-log row per attempt with latency, tokens and cost. The modules:
 
 - `plan`: which routes, in what order, each ready to try (adapter cache included);
-- `loop`: the attempt loop (deadline, classify, retry or fall back) and its drivers,
-  blocking, async and streaming;
+- `loop`: the attempt loop (deadline, classify, retry or fall back) and its blocking
+  drivers, whole answers and streams; `aloop`: the same on the async SDK clients;
 - `log`: the call-log rows, written outside the caller's transaction;
 - `operations`/`api`/`streams`/`fanout`: the public calls built on the loop;
 - `connection`: a provider's "Test connection".

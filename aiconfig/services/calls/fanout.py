@@ -21,7 +21,8 @@ from django.conf import settings
 from adapters import CancelToken, Result
 from aiconfig.models import Channel
 from aiconfig.services.calls import operations as ops
-from aiconfig.services.calls.loop import Operation, Walk, arun, astream, run, stream
+from aiconfig.services.calls.aloop import arun, astream
+from aiconfig.services.calls.loop import Operation, Walk, run, stream
 from aiconfig.services.calls.plan import plan_step, resolve
 from aiconfig.services.calls.results import TaskFailed, TaskRun
 from aiconfig.services.history import User

@@ -26,7 +26,8 @@ from adapters import (
     ToolSpec,
 )
 from aiconfig.models import OutputKind
-from aiconfig.services.calls.loop import Operation, Walk, arun, run_and_log
+from aiconfig.services.calls.aloop import arun
+from aiconfig.services.calls.loop import Operation, Walk, run_and_log
 from aiconfig.services.calls.plan import check_kind, resolve
 from aiconfig.services.calls.results import InvalidOutput, Slide, TaskFailed, TaskRun
 from aiconfig.services.history import User

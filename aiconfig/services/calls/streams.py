@@ -9,7 +9,8 @@ from asgiref.sync import sync_to_async
 from adapters import CancelToken
 from aiconfig.models import Channel
 from aiconfig.services.calls import operations as ops
-from aiconfig.services.calls.loop import Walk, astream, stream
+from aiconfig.services.calls.aloop import astream
+from aiconfig.services.calls.loop import Walk, stream
 from aiconfig.services.calls.plan import resolve
 from aiconfig.services.calls.results import TaskRun
 from aiconfig.services.history import User
