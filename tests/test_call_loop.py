@@ -325,3 +325,17 @@ def test_fan_out_streams_every_route_as_its_tokens_arrive(wired: FakeProvider, m
     assert ends[1].error is not None
     assert ends[2].run is not None
     assert sorted(r.outcome for r in rows()) == ["error", "success", "success"]
+
+
+def test_ai_run_compare_prints_every_route_of_the_chain(wired: FakeProvider) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    force("text", "openai", "gpt-4.1", ("anthropic", "fail-500"))
+    out = StringIO()
+    call_command("ai_run", "text", "side by side", "--compare", stdout=out)
+    text = out.getvalue()
+    assert "Hello from gpt-4.1: side by side" in text
+    assert "[anthropic/fail-500] failed: anthropic: server error (HTTP 500)" in text
+    assert {r.source for r in rows()} == {"cli"}
