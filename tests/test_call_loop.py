@@ -159,7 +159,7 @@ def test_cancel_during_a_stream_closes_it_and_logs_cancelled(wired: FakeProvider
     assert next(stream) == "Hello "
     threading.Timer(0.3, stream.cancel).start()  # e.g. a Stop button, from another thread
     started = time.perf_counter()
-    with pytest.raises(TaskFailed):
+    with pytest.raises(TaskFailed, match="was cancelled"):
         next(stream)
     assert time.perf_counter() - started < 1.0
     [row] = rows()
@@ -339,3 +339,31 @@ def test_ai_run_compare_prints_every_route_of_the_chain(wired: FakeProvider) -> 
     assert "Hello from gpt-4.1: side by side" in text
     assert "[anthropic/fail-500] failed: anthropic: server error (HTTP 500)" in text
     assert {r.source for r in rows()} == {"cli"}
+
+
+def run_op(mode: str, name: str, **kwargs: Any) -> calls.TaskRun:
+    """A public call or its async twin (`a` + name), with the same arguments."""
+    if mode == "sync":
+        return getattr(calls, name)(**kwargs)
+    return async_to_sync(getattr(calls, "a" + name))(**kwargs)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_shape_answers_alike_on_both_paths(wired: FakeProvider, mode: str) -> None:
+    image = run_op(mode, "generate_image", prompt="a lighthouse")
+    assert image.images[0].data.startswith(b"\x89PNG")
+    slides = run_op(mode, "generate_slides", prompt="owls")
+    assert slides.slides[0].narration
+    force("agent", *ANTHROPIC_FALLBACK)
+    turn = run_op(
+        mode,
+        "chat",
+        task="agent",
+        messages=[{"role": "user", "content": "Weather in Oslo?"}],
+        tools=[{"name": "get_weather", "parameters": {"type": "object", "properties": {}}}],
+    )
+    assert turn.tool_calls[0].name == "get_weather"
+    force("video-slides", "openai", "wrong-shape", ANTHROPIC_FALLBACK)
+    checked = run_op(mode, "generate_slides", prompt="owls")  # schema failure falls back
+    assert checked.provider == "anthropic"
+    assert [r.error_kind for r in rows()][-2:] == ["invalid_output", ""]

@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, router
+from django.db import Error as DatabaseFailure  # DatabaseError and InterfaceError alike
 
 from adapters import AdapterError, Usage, redact
 from aiconfig.models import CallLog, CallOutcome, Channel
@@ -169,7 +170,7 @@ def _drop_own_connection(alias: str) -> None:
     connection = getattr(_own, alias, None)
     if connection is not None:
         setattr(_own, alias, None)
-        with contextlib.suppress(DatabaseError):
+        with contextlib.suppress(DatabaseFailure):
             connection.close()
 
 
@@ -272,7 +273,7 @@ def write_rows(rows: Sequence[CallLog], *, task: str, request_id: uuid.UUID) -> 
             raise DatabaseError("the caller's open transaction holds the SQLite write lock")
         else:
             insert_call_log([*backlog, *rows], using=_own_connection(alias))
-    except DatabaseError as exc:
+    except DatabaseFailure as exc:
         logger.error(
             "Could not write %d call-log row(s) for task %r (request %s): %s",
             len(rows),
@@ -300,7 +301,7 @@ def flush_backlog() -> int:
     if rows:
         try:
             insert_call_log(rows, using=_own_connection(router.db_for_write(CallLog)))
-        except DatabaseError as exc:
+        except DatabaseFailure as exc:
             _drop_own_connection(router.db_for_write(CallLog))
             _backlog.put_back(rows)
             with _backlog.lock:

@@ -104,10 +104,10 @@ class TaskFailed(AIConfigError):
         self.log_error = log_error
         self.after_first_token = after_first_token
         lines = [f"{a.provider}/{a.model}: {a.error}" for a in self.attempts]
-        if after_first_token:
-            head = f"Task '{task}': the stream failed after it had started"
-        elif self.attempts and self.attempts[-1].error_kind == Cancelled.kind:
+        if self.attempts and self.attempts[-1].error_kind == Cancelled.kind:
             head = f"Task '{task}' was cancelled"
+        elif after_first_token:
+            head = f"Task '{task}': the stream failed after it had started"
         elif len(self.attempts) > 1:
             count = len(self.attempts)
             head = f"Fallback provider failed: task '{task}' — all {count} attempts failed"
