@@ -273,9 +273,6 @@ def run_and_log(walk: Walk) -> tuple[Result, TaskRun]:
     return result, (replace(task_run, log_error=log_error) if log_error else task_run)
 
 
-_END = object()
-
-
 def stream(walk: Walk, done: Callable[[TaskRun], None]) -> Iterator[str]:
     """Text deltas from the first route whose first token arrives in time."""
     for attempt in walk.tries():
