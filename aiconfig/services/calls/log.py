@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.db import DatabaseError, connections, router
 from django.db import Error as DatabaseFailure  # DatabaseError and InterfaceError alike
 
@@ -150,6 +151,8 @@ def insert_call_log(rows: Sequence[CallLog], *, using: Any = None) -> None:
 
 
 _own = threading.local()
+_all_own: set[Any] = set()
+_all_own_lock = threading.Lock()
 
 
 def _own_connection(alias: str) -> Any:
@@ -157,7 +160,11 @@ def _own_connection(alias: str) -> Any:
     connection = getattr(_own, alias, None)
     if connection is None:
         connection = connections.create_connection(alias)
+        # So `close_log_connections` may close it from another thread (tests, shutdown).
+        connection.inc_thread_sharing()
         setattr(_own, alias, connection)
+        with _all_own_lock:
+            _all_own.add(connection)
     if connection.connection is None:
         connection.ensure_connection()
         if connection.vendor == "sqlite":
@@ -170,8 +177,34 @@ def _drop_own_connection(alias: str) -> None:
     connection = getattr(_own, alias, None)
     if connection is not None:
         setattr(_own, alias, None)
+        with _all_own_lock:
+            _all_own.discard(connection)
         with contextlib.suppress(DatabaseFailure):
             connection.close()
+
+
+def close_log_connections() -> None:
+    """Close every thread's log connection (before dropping a database, at shutdown)."""
+    with _all_own_lock:
+        owned = list(_all_own)
+        _all_own.clear()
+    for connection in owned:
+        with contextlib.suppress(DatabaseFailure):
+            connection.close()
+    _own.__dict__.clear()
+
+
+def _close_if_obsolete(**kwargs: Any) -> None:
+    # Like Django's own connections: closed at the end of a request unless CONN_MAX_AGE
+    # keeps them, so a web worker never holds an idle connection per thread forever.
+    for alias in list(_own.__dict__):
+        connection = getattr(_own, alias, None)
+        if connection is not None and connection.connection is not None:
+            connection.close_if_unusable_or_obsolete()
+
+
+request_started.connect(_close_if_obsolete, dispatch_uid="aiconfig-call-log-connections-start")
+request_finished.connect(_close_if_obsolete, dispatch_uid="aiconfig-call-log-connections-end")
 
 
 def _caller_in_transaction(connection: Any) -> bool:
