@@ -196,7 +196,8 @@ def main() -> None:
         print(row("fan_out() / afan_out()", fanned, a["fanned"]))
         median_overhead = statistics.median(overhead)
         median_beyond = statistics.median(beyond)
-        print(f"Targets (blocking, SQLite): overhead < 0.5 ms median -> {median_overhead:.3f} ms "
+        print(f"Targets (blocking, {database}): overhead < 0.5 ms median -> "
+              f"{median_overhead:.3f} ms "
               f"({'met' if median_overhead < 0.5 else 'NOT met'}); "
               f"failover < 0.5 ms -> {median_beyond:.3f} ms "
               f"({'met' if median_beyond < 0.5 else 'NOT met'})")  # fmt: skip

@@ -37,6 +37,8 @@ from aiconfig.snapshots import TaskConfig
 logger = logging.getLogger("aiconfig.services.calls")
 
 _OUTCOMES = {"timed_out": CallOutcome.TIMED_OUT, Cancelled.kind: CallOutcome.CANCELLED}
+# `Channel.values` rebuilds its list on every access; this is on every call's path.
+_CHANNELS = frozenset(Channel.values)
 
 
 @dataclass
@@ -101,7 +103,7 @@ class CallRecord:
                 output_tokens=usage.output_tokens if usage else None,
                 image_count=usage.image_count if usage else 0,
                 cost_usd=cost,
-                source=self.source if self.source in Channel.values else Channel.CODE,
+                source=self.source if self.source in _CHANNELS else Channel.CODE,
                 user=known_user(self.user),
                 prompt=self.prompt if keep_text else "",
                 response=response if keep_text else "",
