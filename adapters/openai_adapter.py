@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any, ClassVar
 
-import httpx
 import openai
 from openai.types import ImagesResponse
 from openai.types.chat import ChatCompletion
@@ -290,7 +289,8 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         try:
             # No auth header: the URL is pre-signed, and our key must not travel to a CDN.
             with (
-                httpx.Client(timeout=self.config.timeout_seconds, follow_redirects=True) as http,
+                # The same HTTP client as the SDK's: the attempt's deadline covers the download.
+                build_http_client(timeout=self.config.timeout_seconds) as http,
                 http.stream("GET", url) as response,
             ):
                 if response.status_code >= 400:

@@ -15,6 +15,7 @@ app) can provoke failures through ordinary configuration:
 - ``bad-arguments``: tool calls whose arguments are not a JSON object
 - ``error-stream``: streams one delta, then an in-stream error event (overloaded)
 - ``trickle-<seconds>``: sends the headers, then the body one byte every <seconds>
+- ``trickle-image``: answers with an image URL whose download trickles (0.05 s a byte)
 - ``hang``: accepts the request and never answers (until the client hangs up)
 - ``late-first-token-<seconds>``: waits that long before the first byte of the answer
   (a stream sends its headers at once, then waits)
@@ -509,6 +510,8 @@ class FakeProvider:
         )
 
         if h.command == "GET" and path.startswith("/files/"):
+            if path.startswith("/files/trickle"):
+                h.model, h.trickle = path.removeprefix("/files/"), 0.05
             h.send_bytes(200, PNG_BYTES, content_type="image/png")
             return
 
@@ -815,7 +818,8 @@ class FakeProvider:
         for i in range(int(n)):
             item: dict[str, Any] = {"revised_prompt": f"A picture of {prompt}"}
             if as_url:
-                item["url"] = f"{self.url}/files/image-{i + 1}.png"
+                prefix = "trickle-" if "trickle" in model else ""
+                item["url"] = f"{self.url}/files/{prefix}image-{i + 1}.png"
             else:
                 item["b64_json"] = base64.b64encode(PNG_BYTES).decode()
             items.append(item)

@@ -367,3 +367,12 @@ def test_every_shape_answers_alike_on_both_paths(wired: FakeProvider, mode: str)
     checked = run_op(mode, "generate_slides", prompt="owls")  # schema failure falls back
     assert checked.provider == "anthropic"
     assert [r.error_kind for r in rows()][-2:] == ["invalid_output", ""]
+
+
+def test_an_image_download_that_trickles_is_cut_off_at_the_timeout(wired: FakeProvider) -> None:
+    force("image", "openai", "trickle-image", ("openai", "gpt-image-1"))
+    started = time.perf_counter()
+    run = calls.generate_image(prompt="a lighthouse")
+    assert time.perf_counter() - started < 1.5
+    assert run.model == "gpt-image-1"
+    assert [r.outcome for r in rows()] == ["timed_out", "success"]
