@@ -376,3 +376,13 @@ def test_an_image_download_that_trickles_is_cut_off_at_the_timeout(wired: FakePr
     assert time.perf_counter() - started < 1.5
     assert run.model == "gpt-image-1"
     assert [r.outcome for r in rows()] == ["timed_out", "success"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_anthropic_provider_that_hangs_is_cut_off_too(wired: FakeProvider, mode: str) -> None:
+    force("text", "anthropic", "hang", ("openai", "gpt-4.1"))
+    started = time.perf_counter()
+    run = generate(mode, prompt="hello")
+    assert time.perf_counter() - started < 1.5
+    assert run.provider == "openai"
+    assert [r.outcome for r in rows()] == ["timed_out", "success"]
