@@ -386,3 +386,24 @@ def test_an_anthropic_provider_that_hangs_is_cut_off_too(wired: FakeProvider, mo
     assert time.perf_counter() - started < 1.5
     assert run.provider == "openai"
     assert [r.outcome for r in rows()] == ["timed_out", "success"]
+
+
+def test_a_reader_leaving_a_fan_out_early_stops_the_routes_still_running(
+    wired: FakeProvider,
+) -> None:
+    force("text", "openai", "gpt-4.1")
+    TaskAssignment.objects.filter(task__name="text").update(timeout_seconds=10)
+    selectors.clear_config_cache()
+    events = calls.fan_out(
+        task="text", prompt="hi", routes=[("openai", "hang"), ("openai", "gpt-4.1")]
+    )
+    first = next(events)
+    assert first.model == "gpt-4.1"
+    started = time.perf_counter()
+    events.close()  # e.g. the playground page was closed
+    assert time.perf_counter() - started < 1.0
+    assert sorted((r.model, r.outcome) for r in rows()) == [
+        ("gpt-4.1", "success"),
+        ("hang", "cancelled"),
+    ]
+    assert wait_for(lambda: "hang" in wired.disconnects)

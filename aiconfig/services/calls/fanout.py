@@ -125,19 +125,31 @@ def fan_out(
             return failure
 
     workers = _limit(len(pending), max_concurrency)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aiconfig-fan-out") as pool:
-        futures = {pool.submit(attempt, route): route for route in pending}
-        try:
-            for future in as_completed(futures):
-                route = futures[future]
-                outcome = future.result()
-                log_error = route.walk.record.write()
-                if isinstance(outcome, TaskFailed):
-                    yield route.failed(outcome, log_error)
-                else:
-                    yield route.answered(*outcome, log_error)
-        finally:
-            cancel.cancel()  # a reader that stops early stops the routes still running
+    written: set[int] = set()
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="aiconfig-fan-out") as pool:
+            futures = {pool.submit(attempt, route): route for route in pending}
+            try:
+                for future in as_completed(futures):
+                    route = futures[future]
+                    outcome = future.result()
+                    log_error = route.walk.record.write()
+                    written.add(route.index)
+                    if isinstance(outcome, TaskFailed):
+                        yield route.failed(outcome, log_error)
+                    else:
+                        yield route.answered(*outcome, log_error)
+            finally:
+                cancel.cancel()  # a reader that stops early stops the routes still running
+    finally:
+        _write_the_rest(pending, written)
+
+
+def _write_the_rest(pending: list[_Route], written: set[int]) -> None:
+    # Routes the reader stopped waiting for still log their (cancelled) attempts.
+    for route in pending:
+        if route.index not in written:
+            route.walk.record.write()
 
 
 def fan_out_stream(
@@ -168,24 +180,29 @@ def fan_out_stream(
             events.put((route, "", failure))
 
     workers = _limit(len(pending), max_concurrency)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aiconfig-fan-out") as pool:
-        for route in pending:
-            pool.submit(read, route)
-        try:
-            left = len(pending)
-            while left:
-                route, delta, end = events.get()
-                if end is None:
-                    yield route.event(delta=delta)
-                    continue
-                left -= 1
-                log_error = route.walk.record.write()
-                if isinstance(end, TaskFailed):
-                    yield route.failed(end, log_error)
-                else:
-                    yield route.event(run=replace(end, log_error=log_error))
-        finally:
-            cancel.cancel()
+    written: set[int] = set()
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="aiconfig-fan-out") as pool:
+            for route in pending:
+                pool.submit(read, route)
+            try:
+                left = len(pending)
+                while left:
+                    route, delta, end = events.get()
+                    if end is None:
+                        yield route.event(delta=delta)
+                        continue
+                    left -= 1
+                    log_error = route.walk.record.write()
+                    written.add(route.index)
+                    if isinstance(end, TaskFailed):
+                        yield route.failed(end, log_error)
+                    else:
+                        yield route.event(run=replace(end, log_error=log_error))
+            finally:
+                cancel.cancel()
+    finally:
+        _write_the_rest(pending, written)
 
 
 async def afan_out(
