@@ -407,3 +407,23 @@ def test_a_reader_leaving_a_fan_out_early_stops_the_routes_still_running(
         ("hang", "cancelled"),
     ]
     assert wait_for(lambda: "hang" in wired.disconnects)
+
+
+def test_leaving_an_async_fan_out_early_cancels_and_logs_the_rest(wired: FakeProvider) -> None:
+    force("text", "openai", "gpt-4.1")
+    TaskAssignment.objects.filter(task__name="text").update(timeout_seconds=10)
+    selectors.clear_config_cache()
+
+    async def first_only() -> calls.RouteEvent:
+        events = calls.afan_out(
+            task="text", prompt="hi", routes=[("openai", "hang"), ("openai", "gpt-4.1")]
+        )
+        first = await anext(events)
+        await events.aclose()
+        return first
+
+    assert async_to_sync(first_only)().model == "gpt-4.1"
+    assert sorted((r.model, r.outcome) for r in rows()) == [
+        ("gpt-4.1", "success"),
+        ("hang", "cancelled"),
+    ]

@@ -239,6 +239,8 @@ async def afan_out(
     finally:
         for running in tasks:
             running.cancel()
+        # Let the cancelled routes close their connections and write their rows.
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def afan_out_stream(
@@ -280,3 +282,5 @@ async def afan_out_stream(
     finally:
         for running in tasks:
             running.cancel()
+        # Let the cancelled routes close their connections and write their rows.
+        await asyncio.gather(*tasks, return_exceptions=True)
