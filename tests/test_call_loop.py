@@ -427,3 +427,41 @@ def test_leaving_an_async_fan_out_early_cancels_and_logs_the_rest(wired: FakePro
         ("gpt-4.1", "success"),
         ("hang", "cancelled"),
     ]
+
+
+def test_the_task_form_sets_checks_and_clears_the_total_limit(
+    wired: FakeProvider, client: Any, editor: Any
+) -> None:
+    import re
+
+    client.force_login(editor)
+
+    def post(total: str) -> Any:
+        return client.post(
+            "/tasks/text/edit/",
+            {
+                "text-provider": "openai",
+                "text-model": "gpt-4.1",
+                "text-timeout_seconds": "30",
+                "text-max_retries": "0",
+                "text-total_timeout_seconds": total,
+                "action": "save",
+            },
+            headers={"HX-Request": "true"},
+        )
+
+    refused = post("10")
+    assert refused.status_code == 422
+    error = re.search(
+        r'id="id_text-total_timeout_seconds_error">(.*?)</ul>', refused.content.decode(), re.S
+    )
+    assert error is not None
+    assert "shorter than the timeout" in error.group(1)
+    assert selectors.get_task_config(task="text").total_timeout_seconds is None
+
+    assert post("90").status_code == 200
+    selectors.clear_config_cache()
+    assert selectors.get_task_config(task="text").total_timeout_seconds == 90
+    assert post("").status_code == 200
+    selectors.clear_config_cache()
+    assert selectors.get_task_config(task="text").total_timeout_seconds is None
