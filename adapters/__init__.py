@@ -16,6 +16,7 @@ from .base import (
     KIND_OPENAI_COMPATIBLE,
     KINDS,
     Adapter,
+    AsyncTextStream,
     ChatMessage,
     ChatRequest,
     ChatResult,
@@ -23,6 +24,7 @@ from .base import (
     GeneratedImage,
     ImageRequest,
     ImageResult,
+    Result,
     StructuredRequest,
     StructuredResult,
     TextRequest,
@@ -33,6 +35,7 @@ from .base import (
     Usage,
     redact,
 )
+from .deadline import CancelToken, attempt_scope
 from .errors import (
     AdapterError,
     AuthenticationFailed,
@@ -80,7 +83,9 @@ __all__ = [
     "Adapter",
     "AdapterError",
     "AnthropicAdapter",
+    "AsyncTextStream",
     "AuthenticationFailed",
+    "CancelToken",
     "CapabilityNotSupported",
     "ChatMessage",
     "ChatRequest",
@@ -97,6 +102,7 @@ __all__ = [
     "ProviderError",
     "ProviderNotInitialized",
     "RateLimited",
+    "Result",
     "StructuredRequest",
     "StructuredResult",
     "TextRequest",
@@ -106,6 +112,7 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "attempt_scope",
     "build_adapter",
     "redact",
 ]

@@ -7,12 +7,14 @@ that shape and checks the concrete classes of both SDKs.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import functools
 import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -24,7 +26,8 @@ import httpx2
 import openai
 
 from .base import redact
-from .egress import EndpointRefused
+from .deadline import DeadlineBackend
+from .egress import AsyncGuardedTransport, EndpointRefused, GuardedTransport
 from .errors import (
     AdapterError,
     AuthenticationFailed,
@@ -315,6 +318,61 @@ def call_sdk[T](ctx: ErrorContext, fn: Callable[[], T]) -> T:
         raise map_exception(ctx, exc) from safe_cause(ctx, exc)
 
 
+async def acall_sdk[T](ctx: ErrorContext, call: Awaitable[T]) -> T:
+    """Await an async SDK call, translating whatever it raises into an adapter error."""
+    try:
+        return await call
+    except AdapterError:
+        raise
+    except Exception as exc:
+        raise map_exception(ctx, exc) from safe_cause(ctx, exc)
+
+
+class Blocking:
+    """A step of an exchange that is plain blocking work (run in a thread when async)."""
+
+    __slots__ = ("work",)
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.work = work
+
+
+# An exchange is one operation written once for both SDK clients: a generator that
+# yields "given the client, start this SDK call" (or a `Blocking` step), is sent the
+# answer, and returns the parsed result. `run_exchange` drives it on a sync client,
+# `arun_exchange` on an async one, so parsing never exists in two copies.
+type SDKCall = Callable[[Any], Any] | Blocking
+type Exchange[R] = Generator[SDKCall, Any, R]
+
+
+def run_exchange[R](ctx: ErrorContext, client: Any, exchange: Exchange[R]) -> R:
+    """Run an exchange against a sync SDK client."""
+    try:
+        step = next(exchange)
+        while True:
+            if isinstance(step, Blocking):
+                answer = step.work()
+            else:
+                answer = call_sdk(ctx, functools.partial(step, client))
+            step = exchange.send(answer)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def arun_exchange[R](ctx: ErrorContext, client: Any, exchange: Exchange[R]) -> R:
+    """Run an exchange against an async SDK client (same parsing as `run_exchange`)."""
+    try:
+        step = next(exchange)
+        while True:
+            if isinstance(step, Blocking):
+                answer = await asyncio.to_thread(step.work)
+            else:
+                answer = await acall_sdk(ctx, step(client))
+            step = exchange.send(answer)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
 @contextmanager
 def reading_response(ctx: ErrorContext) -> Iterator[None]:
     """Guard code that digs through a parsed response.
@@ -377,6 +435,47 @@ def check_base_url(base_url: str) -> None:
         raise ValueError(f"not an http(s) URL: {base_url!r}")
 
 
+# Mirrors the SDKs' own defaults for the clients they would build themselves.
+_CONNECTION_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+
+
+class _DeadlineTransport(GuardedTransport):
+    """Checked connections (adapters.egress) that also honour the attempt's deadline/cancel."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        super().__init__(allow_private=allow_private, limits=_CONNECTION_LIMITS)
+        # The deadline wraps the guard: the guard resolves, checks and connects to the
+        # checked address; every socket operation on it then honours the deadline.
+        pool: Any = self._pool
+        pool._network_backend = DeadlineBackend(pool._network_backend)
+
+
+def build_http_client(*, timeout: float, allow_private: bool) -> httpx2.Client:
+    """The HTTP client under every sync SDK client.
+
+    Every connection, redirects included, goes through the address checks of
+    adapters.egress (never link-local or metadata addresses: SSRF, key theft), and
+    the attempt's deadline is enforced on every socket operation.
+    """
+    return httpx2.Client(
+        transport=_DeadlineTransport(allow_private=allow_private),
+        timeout=timeout,
+        limits=_CONNECTION_LIMITS,
+        follow_redirects=True,
+    )
+
+
+def build_async_http_client(*, timeout: float, allow_private: bool) -> httpx2.AsyncClient:
+    """The HTTP client under every async SDK client: the same address checks (asyncio
+    bounds and cancels attempts)."""
+    return httpx2.AsyncClient(
+        transport=AsyncGuardedTransport(allow_private=allow_private, limits=_CONNECTION_LIMITS),
+        timeout=timeout,
+        limits=_CONNECTION_LIMITS,
+        follow_redirects=True,
+    )
+
+
 class _Closable:
     def close(self) -> None: ...
 
@@ -390,11 +489,43 @@ class SDKClientHolder[ClientT: _Closable]:
 
     _client: ClientT | None
     _setup_problem: Callable[[], AdapterError] | None
+    _ctx: ErrorContext
+    # Async SDK clients, one per event loop: their connections belong to the loop.
+    _async_clients: list[tuple[asyncio.AbstractEventLoop, Any]]
 
     def close(self) -> None:
         """Release the SDK's HTTP connection pool."""
         if self._client is not None:
             self._client.close()
+        # Async clients can only be closed on their own loop; dropping them is enough.
+        self._async_clients = []
+
+    def _build_async_client(self) -> Any:
+        raise NotImplementedError
+
+    def _async_sdk(self) -> Any:
+        if self._setup_problem is not None:
+            raise self._setup_problem()
+        loop = asyncio.get_running_loop()
+        clients = [(lp, c) for lp, c in getattr(self, "_async_clients", []) if not lp.is_closed()]
+        for known, client in clients:
+            if known is loop:
+                return client
+        client = self._build_async_client()
+        self._async_clients = [*clients[-7:], (loop, client)]
+        return client
+
+    def _run[R](self, exchange: Callable[[ErrorContext, Any], Exchange[R]], request: Any) -> R:
+        client = self._sdk()
+        ctx = self._ctx.for_model(getattr(request, "model", None))
+        return run_exchange(ctx, client, exchange(ctx, request))
+
+    async def _arun[R](
+        self, exchange: Callable[[ErrorContext, Any], Exchange[R]], request: Any
+    ) -> R:
+        client = self._async_sdk()
+        ctx = self._ctx.for_model(getattr(request, "model", None))
+        return await arun_exchange(ctx, client, exchange(ctx, request))
 
     def __enter__(self) -> Self:
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any, ClassVar
 
 import anthropic
@@ -12,7 +12,11 @@ from anthropic.types import Message
 
 from ._common import (
     ErrorContext,
+    Exchange,
     SDKClientHolder,
+    acall_sdk,
+    build_async_http_client,
+    build_http_client,
     call_sdk,
     check_event_stream,
     elapsed_ms,
@@ -28,6 +32,7 @@ from ._common import (
 )
 from .base import (
     DEFAULT_BASE_URLS,
+    AsyncTextStream,
     ChatMessage,
     ChatRequest,
     ChatResult,
@@ -42,7 +47,6 @@ from .base import (
     ToolCall,
     Usage,
 )
-from .egress import guarded_client
 from .errors import (
     AdapterError,
     CapabilityNotSupported,
@@ -92,6 +96,8 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
             secrets=(config.api_key, (config.api_key or "").strip()),
         )
         self._client: anthropic.Anthropic | None = None
+        self._client_args: dict[str, Any] = {}
+        self._async_clients = []
         self._setup_problem: Callable[[], AdapterError] | None = None
 
         key = (config.api_key or "").strip() or None
@@ -105,12 +111,13 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
             return
         try:
             _check_base_url(base_url)
-            self._client = _build_client(
-                api_key=key,
-                base_url=base_url,
-                timeout=config.timeout_seconds,
-                allow_private=config.allow_private_endpoints,
-            )
+            self._client_args = {
+                "api_key": key,
+                "base_url": base_url,
+                "timeout": config.timeout_seconds,
+                "allow_private": config.allow_private_endpoints,
+            }
+            self._client = _build_client(**self._client_args)
         except Exception:
             self._setup_problem = lambda: ProviderNotInitialized(
                 f"Provider not initialized: {name!r} has an unusable base URL ({base_url!r}).",
@@ -133,13 +140,21 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
             kwargs["extra_body"] = {"temperature": request.temperature}
         return kwargs
 
+    def _build_async_client(self) -> anthropic.AsyncAnthropic:
+        return _build_async_client(**self._client_args)
+
     def generate_text(self, request: TextRequest) -> TextResult:
         """Generate text with one Messages API call."""
-        client = self._sdk()
-        ctx = self._ctx.for_model(request.model)
+        return self._run(self._text, request)
+
+    async def agenerate_text(self, request: TextRequest) -> TextResult:
+        """Async `generate_text`."""
+        return await self._arun(self._text, request)
+
+    def _text(self, ctx: ErrorContext, request: TextRequest) -> Exchange[TextResult]:
         kwargs = self._text_kwargs(request)
         start = time.perf_counter()
-        message = call_sdk(ctx, lambda: client.messages.create(**kwargs))
+        message = yield lambda client: client.messages.create(**kwargs)
         latency = elapsed_ms(start)
         with reading_response(ctx):
             message = _expect_message(ctx, message)
@@ -166,7 +181,28 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
         except AdapterError:
             stream.close()
             raise
-        return TextStream(_iter_events(ctx, stream, request, start), on_close=stream.close)
+        reader = _EventReader(ctx, request, start)
+        return TextStream(_iter_events(reader, stream), on_close=stream.close)
+
+    async def astream_text(self, request: TextRequest) -> AsyncTextStream:
+        """Async `stream_text`."""
+        client = self._async_sdk()
+        ctx = self._ctx.for_model(request.model)
+        kwargs = self._text_kwargs(request)
+        kwargs["stream"] = True
+        start = time.perf_counter()
+        stream = await acall_sdk(ctx, client.messages.create(**kwargs))
+        if not isinstance(stream, anthropic.AsyncStream):
+            raise ctx.unreadable()
+        try:
+            check_event_stream(ctx, stream.response.headers)
+        except AdapterError:
+            await stream.close()
+            raise
+        reader = _EventReader(ctx, request, start)
+        return AsyncTextStream(
+            _aiter_events(reader, stream), finish=reader.result, on_close=stream.close
+        )
 
     # -- images ------------------------------------------------------------------
 
@@ -178,12 +214,23 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
             provider=self.config.provider_name,
         )
 
+    async def agenerate_image(self, request: ImageRequest) -> ImageResult:
+        """Always refused, like `generate_image`."""
+        return self.generate_image(request)
+
     # -- structured output -------------------------------------------------------
 
     def generate_structured(self, request: StructuredRequest) -> StructuredResult:
         """Force a single tool whose input schema is the requested schema; its input is the data."""
-        client = self._sdk()
-        ctx = self._ctx.for_model(request.model)
+        return self._run(self._structured, request)
+
+    async def agenerate_structured(self, request: StructuredRequest) -> StructuredResult:
+        """Async `generate_structured`."""
+        return await self._arun(self._structured, request)
+
+    def _structured(
+        self, ctx: ErrorContext, request: StructuredRequest
+    ) -> Exchange[StructuredResult]:
         name = safe_schema_name(request.schema_name)
         input_schema, wrapped = _object_schema(request.schema)
         kwargs: dict[str, Any] = {
@@ -202,7 +249,7 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
         if request.system:
             kwargs["system"] = request.system
         start = time.perf_counter()
-        message = call_sdk(ctx, lambda: client.messages.create(**kwargs))
+        message = yield lambda client: client.messages.create(**kwargs)
         latency = elapsed_ms(start)
         with reading_response(ctx):
             message = _expect_message(ctx, message)
@@ -233,8 +280,13 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
 
     def chat(self, request: ChatRequest) -> ChatResult:
         """Run one assistant turn, offering `request.tools` as Anthropic tools."""
-        client = self._sdk()
-        ctx = self._ctx.for_model(request.model)
+        return self._run(self._chat, request)
+
+    async def achat(self, request: ChatRequest) -> ChatResult:
+        """Async `chat`."""
+        return await self._arun(self._chat, request)
+
+    def _chat(self, ctx: ErrorContext, request: ChatRequest) -> Exchange[ChatResult]:
         tool_choice = _TOOL_CHOICES.get(request.tool_choice)
         if tool_choice is None:
             raise ctx.make(InvalidRequest, f"unknown tool_choice {request.tool_choice!r}")
@@ -253,7 +305,7 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
             ]
             kwargs["tool_choice"] = tool_choice
         start = time.perf_counter()
-        message = call_sdk(ctx, lambda: client.messages.create(**kwargs))
+        message = yield lambda client: client.messages.create(**kwargs)
         latency = elapsed_ms(start)
         with reading_response(ctx):
             message = _expect_message(ctx, message)
@@ -279,11 +331,17 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
 
     def list_models(self) -> list[str]:
         """Model ids from `GET /v1/models` (first page)."""
-        client = self._sdk()
-        ctx = self._ctx
-        page = call_sdk(ctx, lambda: client.models.list())
-        with reading_response(ctx):
-            return [str(model.id) for model in page.data]
+        return self._run(_models, None)
+
+    async def alist_models(self) -> list[str]:
+        """Async `list_models`."""
+        return await self._arun(_models, None)
+
+
+def _models(ctx: ErrorContext, _request: None) -> Exchange[list[str]]:
+    page = yield lambda client: client.models.list()
+    with reading_response(ctx):
+        return [str(model.id) for model in page.data]
 
 
 def _build_client(
@@ -291,9 +349,6 @@ def _build_client(
 ) -> anthropic.Anthropic:
     """An SDK client that uses only what we pass, never the process environment."""
     client = anthropic.Anthropic(
-        # Every connection, redirects included, goes through the address checks of
-        # adapters.egress: never link-local or metadata addresses (SSRF, key theft).
-        http_client=guarded_client(allow_private=allow_private, timeout=timeout),
         # An explicit api_key makes the SDK skip ANTHROPIC_API_KEY/AUTH_TOKEN,
         # ANTHROPIC_PROFILE, federation variables and ~/.config profiles.
         api_key=api_key,
@@ -305,6 +360,26 @@ def _build_client(
         # Any value but None stops it reading ANTHROPIC_OPEN_TELEMETRY_*, one of
         # which would copy prompts and answers into trace spans.
         open_telemetry=False,
+        http_client=build_http_client(timeout=timeout, allow_private=allow_private),
+    )
+    # The constructor always merges ANTHROPIC_CUSTOM_HEADERS into its headers, and
+    # those win over the auth header built from our key.
+    client._custom_headers = {}
+    return client
+
+
+def _build_async_client(
+    *, api_key: str, base_url: str, timeout: float, allow_private: bool = True
+) -> anthropic.AsyncAnthropic:
+    """The async twin of `_build_client`, built the same way."""
+    client = anthropic.AsyncAnthropic(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=0,
+        webhook_key="",
+        open_telemetry=False,
+        http_client=build_async_http_client(timeout=timeout, allow_private=allow_private),
     )
     # The constructor always merges ANTHROPIC_CUSTOM_HEADERS into its headers, and
     # those win over the auth header built from our key.
@@ -412,55 +487,84 @@ def _messages_to_wire(
     return "\n\n".join(system_parts), wire
 
 
+class _EventReader:
+    """Turns stream events into deltas and, at the end, the final `TextResult`."""
+
+    def __init__(self, ctx: ErrorContext, request: TextRequest, start: float) -> None:
+        self.ctx = ctx
+        self.start = start
+        self.parts: list[str] = []
+        self.model = request.model
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.stop_reason: str | None = None
+        self.finished = False
+
+    def feed(self, event: Any) -> str:
+        text = ""
+        with reading_response(self.ctx):
+            kind = event.type
+            if kind == "message_start":
+                self.model = event.message.model or self.model
+                self.input_tokens = int_or_none(getattr(event.message.usage, "input_tokens", None))
+            elif kind == "content_block_delta":
+                if event.delta.type == "text_delta":
+                    text = event.delta.text
+            elif kind == "message_delta":
+                usage = event.usage
+                self.output_tokens = int_or_none(getattr(usage, "output_tokens", None))
+                late_input = int_or_none(getattr(usage, "input_tokens", None))
+                if late_input is not None:
+                    self.input_tokens = late_input
+                self.stop_reason = event.delta.stop_reason or self.stop_reason
+            elif kind == "message_stop":
+                self.finished = True
+        if text:
+            self.parts.append(text)
+        return text
+
+    def result(self) -> TextResult:
+        if not self.finished:
+            raise self.ctx.make(ProviderError, "stream ended before the response was complete")
+        return TextResult(
+            text="".join(self.parts),
+            model=self.model,
+            usage=Usage(input_tokens=self.input_tokens, output_tokens=self.output_tokens),
+            latency_ms=elapsed_ms(self.start),
+            finish_reason=self.stop_reason,
+        )
+
+
 def _iter_events(
-    ctx: ErrorContext,
-    stream: anthropic.Stream[Any],
-    request: TextRequest,
-    start: float,
+    reader: _EventReader, stream: anthropic.Stream[Any]
 ) -> Generator[str, None, TextResult]:
-    parts: list[str] = []
-    model = request.model
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    stop_reason: str | None = None
-    finished = False
     try:
         # Unlike the OpenAI SDK, this stream lets raw httpx2 errors through; they
         # are mapped below like any other.
         for event in stream:
-            text = ""
-            with reading_response(ctx):
-                kind = event.type
-                if kind == "message_start":
-                    model = event.message.model or model
-                    input_tokens = int_or_none(getattr(event.message.usage, "input_tokens", None))
-                elif kind == "content_block_delta":
-                    if event.delta.type == "text_delta":
-                        text = event.delta.text
-                elif kind == "message_delta":
-                    usage = event.usage
-                    output_tokens = int_or_none(getattr(usage, "output_tokens", None))
-                    late_input = int_or_none(getattr(usage, "input_tokens", None))
-                    if late_input is not None:
-                        input_tokens = late_input
-                    stop_reason = event.delta.stop_reason or stop_reason
-                elif kind == "message_stop":
-                    finished = True
+            text = reader.feed(event)
             if text:
-                parts.append(text)
                 yield text
     except AdapterError:
         raise
     except Exception as exc:
-        raise map_exception(ctx, exc) from safe_cause(ctx, exc)
+        raise map_exception(reader.ctx, exc) from safe_cause(reader.ctx, exc)
     finally:
         stream.close()
-    if not finished:
-        raise ctx.make(ProviderError, "stream ended before the response was complete")
-    return TextResult(
-        text="".join(parts),
-        model=model,
-        usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
-        latency_ms=elapsed_ms(start),
-        finish_reason=stop_reason,
-    )
+    return reader.result()
+
+
+async def _aiter_events(
+    reader: _EventReader, stream: anthropic.AsyncStream[Any]
+) -> AsyncIterator[str]:
+    try:
+        async for event in stream:
+            text = reader.feed(event)
+            if text:
+                yield text
+    except AdapterError:
+        raise
+    except Exception as exc:
+        raise map_exception(reader.ctx, exc) from safe_cause(reader.ctx, exc)
+    finally:
+        await stream.close()

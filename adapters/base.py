@@ -6,7 +6,7 @@ without knowing which SDK sits behind an adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -75,6 +75,11 @@ class TextResult:
     latency_ms: float
     finish_reason: str | None = None
 
+    @property
+    def log_text(self) -> str:
+        """The answer as a call log stores it."""
+        return self.text
+
 
 @dataclass(frozen=True, slots=True)
 class ImageRequest:
@@ -105,6 +110,11 @@ class ImageResult:
     usage: Usage
     latency_ms: float
 
+    @property
+    def log_text(self) -> str:
+        """The answer as a call log stores it (the images themselves are not stored)."""
+        return f"{len(self.images)} image(s)"
+
 
 @dataclass(frozen=True, slots=True)
 class StructuredRequest:
@@ -127,6 +137,11 @@ class StructuredResult:
     model: str
     usage: Usage
     latency_ms: float
+
+    @property
+    def log_text(self) -> str:
+        """The answer as a call log stores it."""
+        return self.raw_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +198,24 @@ class ChatResult:
     model: str
     usage: Usage
     latency_ms: float
+
+    @property
+    def log_text(self) -> str:
+        """The answer as a call log stores it."""
+        return self.message.content
+
+
+class Result(Protocol):
+    """What every adapter answer has: who answered, the usage, and a loggable text."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def usage(self) -> Usage: ...
+
+    @property
+    def log_text(self) -> str: ...
 
 
 class TextStream:
@@ -246,6 +279,54 @@ class TextStream:
         self.close()
 
 
+class AsyncTextStream:
+    """The async twin of `TextStream`: `async for` the deltas, then read `result`.
+
+    `finish` builds the final `TextResult` once the deltas are exhausted (and raises
+    an `AdapterError` when the stream was cut short). Always `aclose()` a stream you
+    stop reading early.
+    """
+
+    result: TextResult | None
+
+    def __init__(
+        self,
+        deltas: AsyncIterator[str],
+        *,
+        finish: Callable[[], TextResult],
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._deltas = deltas
+        self._finish = finish
+        self._on_close = on_close
+        self._closed = False
+        self.result = None
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            return await anext(self._deltas)
+        except StopAsyncIteration:
+            await self.aclose()
+            self.result = self._finish()
+            raise
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Stop the stream and release its connection. Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._on_close is not None:
+            await self._on_close()
+
+
 class Adapter(Protocol):
     """What the service layer needs from a provider adapter.
 
@@ -277,6 +358,31 @@ class Adapter(Protocol):
 
     def list_models(self) -> list[str]:
         """List model ids; a cheap real request used to test a connection."""
+        ...
+
+    # Async twins of the calls above, on the SDKs' async clients.
+    async def agenerate_text(self, request: TextRequest) -> TextResult:
+        """Async `generate_text`."""
+        ...
+
+    async def astream_text(self, request: TextRequest) -> AsyncTextStream:
+        """Async `stream_text`."""
+        ...
+
+    async def agenerate_image(self, request: ImageRequest) -> ImageResult:
+        """Async `generate_image`."""
+        ...
+
+    async def agenerate_structured(self, request: StructuredRequest) -> StructuredResult:
+        """Async `generate_structured`."""
+        ...
+
+    async def achat(self, request: ChatRequest) -> ChatResult:
+        """Async `chat`."""
+        ...
+
+    async def alist_models(self) -> list[str]:
+        """Async `list_models`."""
         ...
 
     def close(self) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import time
-from collections.abc import Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any, ClassVar
 
 import openai
@@ -13,8 +14,13 @@ from openai.types import ImagesResponse
 from openai.types.chat import ChatCompletion
 
 from ._common import (
+    Blocking,
     ErrorContext,
+    Exchange,
     SDKClientHolder,
+    acall_sdk,
+    build_async_http_client,
+    build_http_client,
     call_sdk,
     check_event_stream,
     elapsed_ms,
@@ -30,6 +36,7 @@ from ._common import (
 )
 from .base import (
     DEFAULT_BASE_URLS,
+    AsyncTextStream,
     ChatMessage,
     ChatRequest,
     ChatResult,
@@ -45,7 +52,6 @@ from .base import (
     ToolCall,
     Usage,
 )
-from .egress import guarded_client
 from .errors import AdapterError, InvalidRequest, ProviderError, ProviderNotInitialized
 
 _TOOL_CHOICES = frozenset({"auto", "required", "none"})
@@ -107,6 +113,8 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
             secrets=(config.api_key, (config.api_key or "").strip()),
         )
         self._client: openai.OpenAI | None = None
+        self._client_args: dict[str, Any] = {}
+        self._async_clients = []
         # Configuration problems surface on first use, before any network call, so
         # building an adapter for display or caching never raises.
         self._setup_problem: Callable[[], AdapterError] | None = None
@@ -125,12 +133,13 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
             return
         try:
             _check_base_url(base_url)
-            self._client = _build_client(
-                api_key=key or self.placeholder_key,
-                base_url=base_url,
-                timeout=config.timeout_seconds,
-                allow_private=config.allow_private_endpoints,
-            )
+            self._client_args = {
+                "api_key": key or self.placeholder_key,
+                "base_url": base_url,
+                "timeout": config.timeout_seconds,
+                "allow_private": config.allow_private_endpoints,
+            }
+            self._client = _build_client(**self._client_args)
         except Exception:
             self._setup_problem = lambda: ProviderNotInitialized(
                 f"Provider not initialized: {name!r} has an unusable base URL ({base_url!r}).",
@@ -151,13 +160,21 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
             kwargs["temperature"] = request.temperature
         return kwargs
 
+    def _build_async_client(self) -> openai.AsyncOpenAI:
+        return _build_async_client(**self._client_args)
+
     def generate_text(self, request: TextRequest) -> TextResult:
         """Generate text with a single chat completion."""
-        client = self._sdk()
-        ctx = self._ctx.for_model(request.model)
+        return self._run(self._text, request)
+
+    async def agenerate_text(self, request: TextRequest) -> TextResult:
+        """Async `generate_text`."""
+        return await self._arun(self._text, request)
+
+    def _text(self, ctx: ErrorContext, request: TextRequest) -> Exchange[TextResult]:
         kwargs = self._text_kwargs(request)
         start = time.perf_counter()
-        completion = call_sdk(ctx, lambda: client.chat.completions.create(**kwargs))
+        completion = yield lambda client: client.chat.completions.create(**kwargs)
         latency = elapsed_ms(start)
         with reading_response(ctx):
             completion = _expect(ctx, completion, ChatCompletion)
@@ -186,14 +203,41 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         except AdapterError:
             stream.close()
             raise
-        return TextStream(_iter_chunks(ctx, stream, request, start), on_close=stream.close)
+        reader = _ChunkReader(ctx, request, start)
+        return TextStream(_iter_chunks(reader, stream), on_close=stream.close)
+
+    async def astream_text(self, request: TextRequest) -> AsyncTextStream:
+        """Async `stream_text`."""
+        client = self._async_sdk()
+        ctx = self._ctx.for_model(request.model)
+        kwargs = self._text_kwargs(request)
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
+        start = time.perf_counter()
+        stream = await acall_sdk(ctx, client.chat.completions.create(**kwargs))
+        if not isinstance(stream, openai.AsyncStream):
+            raise ctx.unreadable()
+        try:
+            check_event_stream(ctx, stream.response.headers)
+        except AdapterError:
+            await stream.close()
+            raise
+        reader = _ChunkReader(ctx, request, start)
+        return AsyncTextStream(
+            _aiter_chunks(reader, stream), finish=reader.result, on_close=stream.close
+        )
 
     # -- images ------------------------------------------------------------------
 
     def generate_image(self, request: ImageRequest) -> ImageResult:
         """Generate images; base64 answers are decoded, URL answers are downloaded."""
-        client = self._sdk()
-        ctx = self._ctx.for_model(request.model)
+        return self._run(self._image, request)
+
+    async def agenerate_image(self, request: ImageRequest) -> ImageResult:
+        """Async `generate_image`."""
+        return await self._arun(self._image, request)
+
+    def _image(self, ctx: ErrorContext, request: ImageRequest) -> Exchange[ImageResult]:
         kwargs: dict[str, Any] = {
             "model": request.model,
             "prompt": request.prompt,
@@ -207,7 +251,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         if request.model.startswith("dall-e"):
             kwargs["response_format"] = "b64_json"
         start = time.perf_counter()
-        response = call_sdk(ctx, lambda: client.images.generate(**kwargs))
+        response = yield lambda client: client.images.generate(**kwargs)
         with reading_response(ctx):
             response = _expect(ctx, response, ImagesResponse)
             items = list(response.data or [])
@@ -220,7 +264,8 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
                 if item.b64_json:
                     data = base64.b64decode(item.b64_json, validate=True)
                 elif item.url:
-                    data, header_mime = self._download(ctx, item.url)
+                    download = functools.partial(self._download, ctx, item.url)
+                    data, header_mime = yield Blocking(download)
                 else:
                     raise ctx.unreadable("returned an image without data")
                 mime = declared_mime or sniff_image_mime(data) or header_mime or "image/png"
@@ -246,9 +291,11 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
             # No auth header: the URL is pre-signed, and our key must not travel to a CDN.
             # The URL comes from the provider's answer, so it gets the same address checks.
             with (
-                guarded_client(
-                    allow_private=self.config.allow_private_endpoints,
+                # The same HTTP client as the SDK's: checked addresses, and the attempt's
+                # deadline covers the download.
+                build_http_client(
                     timeout=self.config.timeout_seconds,
+                    allow_private=self.config.allow_private_endpoints,
                 ) as http,
                 http.stream("GET", url) as response,
             ):
@@ -277,8 +324,15 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
 
     def generate_structured(self, request: StructuredRequest) -> StructuredResult:
         """Ask for JSON matching a schema (`response_format=json_schema`) and parse it."""
-        client = self._sdk()
-        ctx = self._ctx.for_model(request.model)
+        return self._run(self._structured, request)
+
+    async def agenerate_structured(self, request: StructuredRequest) -> StructuredResult:
+        """Async `generate_structured`."""
+        return await self._arun(self._structured, request)
+
+    def _structured(
+        self, ctx: ErrorContext, request: StructuredRequest
+    ) -> Exchange[StructuredResult]:
         messages: list[dict[str, Any]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
@@ -300,7 +354,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         if request.max_tokens is not None:
             kwargs[self.max_tokens_param] = request.max_tokens
         start = time.perf_counter()
-        completion = call_sdk(ctx, lambda: client.chat.completions.create(**kwargs))
+        completion = yield lambda client: client.chat.completions.create(**kwargs)
         latency = elapsed_ms(start)
         with reading_response(ctx):
             completion = _expect(ctx, completion, ChatCompletion)
@@ -322,8 +376,13 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
 
     def chat(self, request: ChatRequest) -> ChatResult:
         """Run one assistant turn, offering `request.tools` as functions."""
-        client = self._sdk()
-        ctx = self._ctx.for_model(request.model)
+        return self._run(self._chat, request)
+
+    async def achat(self, request: ChatRequest) -> ChatResult:
+        """Async `chat`."""
+        return await self._arun(self._chat, request)
+
+    def _chat(self, ctx: ErrorContext, request: ChatRequest) -> Exchange[ChatResult]:
         if request.tool_choice not in _TOOL_CHOICES:
             raise ctx.make(InvalidRequest, f"unknown tool_choice {request.tool_choice!r}")
         kwargs: dict[str, Any] = {
@@ -346,7 +405,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         if request.max_tokens is not None:
             kwargs[self.max_tokens_param] = request.max_tokens
         start = time.perf_counter()
-        completion = call_sdk(ctx, lambda: client.chat.completions.create(**kwargs))
+        completion = yield lambda client: client.chat.completions.create(**kwargs)
         latency = elapsed_ms(start)
         with reading_response(ctx):
             completion = _expect(ctx, completion, ChatCompletion)
@@ -383,11 +442,17 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
 
     def list_models(self) -> list[str]:
         """Model ids from `GET /models` (first page)."""
-        client = self._sdk()
-        ctx = self._ctx
-        page = call_sdk(ctx, lambda: client.models.list())
-        with reading_response(ctx):
-            return [str(model.id) for model in page.data]
+        return self._run(_models, None)
+
+    async def alist_models(self) -> list[str]:
+        """Async `list_models`."""
+        return await self._arun(_models, None)
+
+
+def _models(ctx: ErrorContext, _request: None) -> Exchange[list[str]]:
+    page = yield lambda client: client.models.list()
+    with reading_response(ctx):
+        return [str(model.id) for model in page.data]
 
 
 def _build_client(
@@ -395,9 +460,6 @@ def _build_client(
 ) -> openai.OpenAI:
     """An SDK client that uses only what we pass, never the process environment."""
     client = openai.OpenAI(
-        # Every connection, redirects included, goes through the address checks of
-        # adapters.egress: never link-local or metadata addresses (SSRF, key theft).
-        http_client=guarded_client(allow_private=allow_private, timeout=timeout),
         api_key=api_key,
         base_url=base_url,
         timeout=timeout,
@@ -405,7 +467,28 @@ def _build_client(
         # Passing "" stops the SDK from reading OPENAI_ADMIN_KEY / OPENAI_WEBHOOK_SECRET.
         admin_api_key="",
         webhook_secret="",
+        http_client=build_http_client(timeout=timeout, allow_private=allow_private),
     )
+    return _without_env_settings(client)
+
+
+def _build_async_client(
+    *, api_key: str, base_url: str, timeout: float, allow_private: bool = True
+) -> openai.AsyncOpenAI:
+    """The async twin of `_build_client`, built the same way."""
+    client = openai.AsyncOpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=0,
+        admin_api_key="",
+        webhook_secret="",
+        http_client=build_async_http_client(timeout=timeout, allow_private=allow_private),
+    )
+    return _without_env_settings(client)
+
+
+def _without_env_settings[C: (openai.OpenAI, openai.AsyncOpenAI)](client: C) -> C:
     # The constructor reads OPENAI_ORG_ID, OPENAI_PROJECT_ID and OPENAI_CUSTOM_HEADERS
     # (which may even carry an Authorization header) when nothing is passed; passing
     # "" would send empty headers instead, so clear what it picked up.
@@ -468,47 +551,72 @@ def _message_to_wire(ctx: ErrorContext, message: ChatMessage) -> dict[str, Any]:
     raise ctx.make(InvalidRequest, f"unsupported message role {message.role!r}")
 
 
+class _ChunkReader:
+    """Turns stream chunks into deltas and, at the end, the final `TextResult`."""
+
+    def __init__(self, ctx: ErrorContext, request: TextRequest, start: float) -> None:
+        self.ctx = ctx
+        self.start = start
+        self.parts: list[str] = []
+        self.usage = Usage()
+        self.model = request.model
+        self.finish_reason: str | None = None
+
+    def feed(self, chunk: Any) -> list[str]:
+        texts: list[str] = []
+        with reading_response(self.ctx):
+            self.model = chunk.model or self.model
+            if chunk.usage is not None:
+                self.usage = _chat_usage(chunk.usage)
+            for choice in chunk.choices:
+                if choice.index != 0:
+                    continue
+                if choice.delta is not None and choice.delta.content:
+                    texts.append(choice.delta.content)
+                if choice.finish_reason:
+                    self.finish_reason = choice.finish_reason
+        self.parts.extend(texts)
+        return texts
+
+    def result(self) -> TextResult:
+        # Without a finish_reason the body was cut short (a proxy closing an
+        # un-chunked response looks like a clean end of stream).
+        if self.finish_reason is None:
+            raise self.ctx.make(ProviderError, "stream ended before the response was complete")
+        return TextResult(
+            text="".join(self.parts),
+            model=self.model,
+            usage=self.usage,
+            latency_ms=elapsed_ms(self.start),
+            finish_reason=self.finish_reason,
+        )
+
+
 def _iter_chunks(
-    ctx: ErrorContext,
-    stream: openai.Stream[Any],
-    request: TextRequest,
-    start: float,
+    reader: _ChunkReader, stream: openai.Stream[Any]
 ) -> Generator[str, None, TextResult]:
-    parts: list[str] = []
-    usage = Usage()
-    model = request.model
-    finish_reason: str | None = None
     try:
         for chunk in stream:
-            texts: list[str] = []
-            with reading_response(ctx):
-                model = chunk.model or model
-                if chunk.usage is not None:
-                    usage = _chat_usage(chunk.usage)
-                for choice in chunk.choices:
-                    if choice.index != 0:
-                        continue
-                    if choice.delta is not None and choice.delta.content:
-                        texts.append(choice.delta.content)
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
-            for text in texts:
-                parts.append(text)
+            yield from reader.feed(chunk)
+    except AdapterError:
+        raise
+    except Exception as exc:
+        raise map_exception(reader.ctx, exc) from safe_cause(reader.ctx, exc)
+    finally:
+        stream.close()
+    return reader.result()
+
+
+async def _aiter_chunks(
+    reader: _ChunkReader, stream: openai.AsyncStream[Any]
+) -> AsyncIterator[str]:
+    try:
+        async for chunk in stream:
+            for text in reader.feed(chunk):
                 yield text
     except AdapterError:
         raise
     except Exception as exc:
-        raise map_exception(ctx, exc) from safe_cause(ctx, exc)
+        raise map_exception(reader.ctx, exc) from safe_cause(reader.ctx, exc)
     finally:
-        stream.close()
-    # Without a finish_reason the body was cut short (a proxy closing an
-    # un-chunked response looks like a clean end of stream).
-    if finish_reason is None:
-        raise ctx.make(ProviderError, "stream ended before the response was complete")
-    return TextResult(
-        text="".join(parts),
-        model=model,
-        usage=usage,
-        latency_ms=elapsed_ms(start),
-        finish_reason=finish_reason,
-    )
+        await stream.close()

@@ -307,7 +307,7 @@ class TaskAssignmentAdminForm(VersionedAdminForm):
 
     class Meta:
         model = TaskAssignment
-        fields = ("provider", "model", "timeout_seconds", "max_retries")
+        fields = ("provider", "model", "timeout_seconds", "max_retries", "total_timeout_seconds")
         help_texts = {
             "model": "Blank: the provider's default model for this task. Models not in the "
             "provider's list are accepted; their capabilities are then unknown.",
@@ -413,6 +413,7 @@ class TaskAssignmentAdmin(admin.ModelAdmin):
         "model",
         "timeout_seconds",
         "max_retries",
+        "total_timeout_seconds",
         "source",
         "problems",
         "version",
@@ -467,6 +468,7 @@ class TaskAssignmentAdmin(admin.ModelAdmin):
             fallbacks=formset.ordered_routes(),
             timeout_seconds=data["timeout_seconds"],
             max_retries=data["max_retries"],
+            total_timeout_seconds=data.get("total_timeout_seconds") or 0,
             channel=Channel.ADMIN,
             user=request.user,
             expected_version=data.get("version"),

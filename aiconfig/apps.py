@@ -10,11 +10,17 @@ from django.core import checks
 from django.db.models.signals import post_migrate
 
 
-def _seed_after_migrate(sender: AppConfig, *, using: str, verbosity: int = 1, **_: Any) -> None:
+def _seed_after_migrate(
+    sender: AppConfig, *, using: str, verbosity: int = 1, plan: Any = None, **_: Any
+) -> None:
     """Fill in from the environment what the database lacks (see services.seeding)."""
     from aiconfig.services.seeding import seed_from_env
 
     if using != "default":
+        return
+    # After migrating backwards the tables lack today's columns; seeding waits for the
+    # next forward migrate.
+    if any(backwards for _migration, backwards in plan or ()):
         return
     report = seed_from_env(environ=os.environ)
     if report and verbosity >= 1:

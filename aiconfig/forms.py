@@ -47,7 +47,13 @@ def problem_field(problem_field_name: str) -> str | None:
     match = _FALLBACK_FIELD_RE.match(problem_field_name)
     if match:
         return f"fb-{match.group(1)}-{match.group(2)}"
-    if problem_field_name in {"provider", "model", "timeout_seconds", "max_retries"}:
+    if problem_field_name in {
+        "provider",
+        "model",
+        "timeout_seconds",
+        "max_retries",
+        "total_timeout_seconds",
+    }:
         return problem_field_name
     return None
 
@@ -139,6 +145,7 @@ class TaskDraft:
     fallbacks: tuple[tuple[str, str], ...]
     timeout_seconds: str
     max_retries: str
+    total_timeout_seconds: str = ""
 
     @classmethod
     def from_config(cls, config: TaskConfig) -> TaskDraft:
@@ -149,6 +156,9 @@ class TaskDraft:
             fallbacks=tuple((f.provider, f.model) for f in config.fallbacks),
             timeout_seconds=f"{config.timeout_seconds:g}",
             max_retries=str(config.max_retries),
+            total_timeout_seconds=(
+                f"{config.total_timeout_seconds:g}" if config.total_timeout_seconds else ""
+            ),
         )
 
     @classmethod
@@ -213,6 +223,7 @@ class TaskDraft:
             ),
             timeout_seconds=get("timeout_seconds"),
             max_retries=get("max_retries"),
+            total_timeout_seconds=get("total_timeout_seconds"),
         )
 
     def apply(self, action: str) -> TaskDraft:
@@ -244,6 +255,7 @@ class TaskDraft:
             "model": self.model,
             "timeout_seconds": self.timeout_seconds,
             "max_retries": self.max_retries,
+            "total_timeout_seconds": self.total_timeout_seconds,
         }
         for i, (provider, model) in enumerate(self.fallbacks):
             values[f"fb-{i}-provider"] = provider
@@ -317,6 +329,12 @@ class TaskEditForm(forms.Form):
 
     # Set when a save was refused because someone else changed the task meanwhile.
     stale: Any = None
+    total_timeout_seconds = forms.FloatField(
+        label="Total time limit (seconds)",
+        required=False,
+        help_text="For the whole call, fallbacks included. Blank: no limit.",
+        widget=forms.NumberInput(attrs={"step": "any", "min": "1"}),
+    )
 
     def __init__(
         self,
@@ -421,6 +439,8 @@ class TaskEditForm(forms.Form):
             "timeout_seconds": data["timeout_seconds"],
             "max_retries": data["max_retries"],
             "expected_version": data.get("version"),
+            # 0 tells the service to remove the limit.
+            "total_timeout_seconds": data.get("total_timeout_seconds") or 0,
         }
 
     def add_problems(self, problems: Sequence[ConfigProblem]) -> None:

@@ -166,6 +166,11 @@ class TaskAssignment(models.Model):
     )
     timeout_seconds = models.FloatField(default=60.0)
     max_retries = models.PositiveSmallIntegerField(default=0)
+    total_timeout_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Wall-clock limit for a whole call, fallbacks included; blank: none.",
+    )
     source = models.CharField(max_length=16, choices=Source, default=Source.DEFAULT)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -187,6 +192,7 @@ class TaskAssignment(models.Model):
             position=0,
             timeout_seconds=self.timeout_seconds,
             max_retries=self.max_retries,
+            total_timeout_seconds=self.total_timeout_seconds,
         )
 
 
@@ -284,6 +290,8 @@ class CallOutcome(models.TextChoices):
 
     SUCCESS = "success", "Success"
     ERROR = "error", "Error"
+    TIMED_OUT = "timed_out", "Timed out"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class CallLog(models.Model):

@@ -100,6 +100,7 @@ class TaskCard:
     max_retries: int
     errors: tuple[ConfigProblem, ...]
     warnings: tuple[ConfigProblem, ...]
+    total_timeout_seconds: float | None = None
 
     @property
     def timeout_label(self) -> str:
@@ -204,6 +205,7 @@ def task_card(
         fallbacks=tuple(chain[1:]),
         timeout_seconds=config.timeout_seconds,
         max_retries=config.max_retries,
+        total_timeout_seconds=config.total_timeout_seconds,
         errors=tuple(p for p in problems if p.is_error),
         warnings=tuple(p for p in problems if not p.is_error),
     )

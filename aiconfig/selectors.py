@@ -59,6 +59,9 @@ PROVIDER_ROW_FIELDS = (
 _cache_lock = threading.Lock()
 _cached: dict[str, ConfigSnapshot] = {}
 
+# Attempts that count as failures (a cancel is the caller's choice, not a failure).
+FAILED_OUTCOMES = (CallOutcome.ERROR, CallOutcome.TIMED_OUT)
+
 
 def config_version() -> int:
     """The id of the newest configuration change (0 before any)."""
@@ -121,6 +124,7 @@ def _load_tasks() -> dict[str, TaskConfig]:
             ),
             timeout_seconds=assignment.timeout_seconds,
             max_retries=assignment.max_retries,
+            total_timeout_seconds=assignment.total_timeout_seconds,
             updated_at=assignment.updated_at,
         )
     return tasks
@@ -254,7 +258,7 @@ def usage_summary(
         logs.values(*keys)
         .annotate(
             calls=Count("id"),
-            errors=Count("id", filter=Q(outcome=CallOutcome.ERROR)),
+            errors=Count("id", filter=Q(outcome__in=FAILED_OUTCOMES)),
             fallbacks=Count("id", filter=Q(is_fallback=True)),
             input_tokens=Sum("input_tokens"),
             output_tokens=Sum("output_tokens"),
@@ -312,7 +316,7 @@ def usage_by_day(*, since: datetime, until: datetime | None = None) -> list[Dail
         .values("day")
         .annotate(
             calls=Count("id"),
-            errors=Count("id", filter=Q(outcome=CallOutcome.ERROR)),
+            errors=Count("id", filter=Q(outcome__in=FAILED_OUTCOMES)),
             fallbacks=Count("id", filter=Q(is_fallback=True)),
             cost=Sum("cost_usd"),
         )
@@ -394,7 +398,7 @@ def later_changes(*, change: ConfigChange) -> list[ConfigChange]:
 
 def recent_failures(*, since: datetime | None = None, limit: int = 10) -> list[CallLog]:
     """The newest failed attempts, for the Usage page's "what went wrong" list."""
-    failures = CallLog.objects.filter(outcome=CallOutcome.ERROR)
+    failures = CallLog.objects.filter(outcome__in=FAILED_OUTCOMES)
     if since is not None:
         failures = failures.filter(created_at__gte=since)
     return list(failures.order_by("-created_at", "-id")[:limit])

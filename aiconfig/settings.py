@@ -221,6 +221,13 @@ AICONFIG_LOG_PROMPTS = env.bool("AICONFIG_LOG_PROMPTS", default=False)
 # Upper bound on how long a retry waits, even when a provider's Retry-After asks for more.
 AICONFIG_RETRY_AFTER_CAP_SECONDS = env.float("AICONFIG_RETRY_AFTER_CAP_SECONDS", default=10.0)
 # Where `ai_run` saves generated images.
+# A call-log insert waits at most this long for another process's SQLite write lock;
+# rows that still cannot be written are kept in memory and retried (see README).
+AICONFIG_CALL_LOG_BUSY_TIMEOUT_SECONDS = env.float(
+    "AICONFIG_CALL_LOG_BUSY_TIMEOUT_SECONDS", default=1.0
+)
+# How many routes a fan-out (playground comparison) runs at once.
+AICONFIG_FANOUT_CONCURRENCY = env.int("AICONFIG_FANOUT_CONCURRENCY", default=4)
 AICONFIG_IMAGE_DIR = env.path("AICONFIG_IMAGE_DIR", default=str(BASE_DIR / "media" / "images"))
 # Which environment variables a provider may name as its key (comma-separated fnmatch
 # patterns). A fixed denylist (SECRET_KEY, DATABASE_URL, PATH, DJANGO_*, AICONFIG_*, AI_*,

@@ -216,6 +216,8 @@ class TaskConfig:
     timeout_seconds: float
     max_retries: int
     updated_at: datetime | None = None
+    # Wall-clock budget for the whole call, fallbacks included; None: no limit.
+    total_timeout_seconds: float | None = None
 
     @property
     def provider(self) -> str:

@@ -35,6 +35,8 @@ WARNING: Literal["warning"] = "warning"
 MAX_TIMEOUT_SECONDS = 600.0
 ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_RETRIES = 5
+# A whole call, fallbacks and retries included.
+MAX_TOTAL_TIMEOUT_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +263,7 @@ def check_task(
     max_retries: int,
     providers: Mapping[str, ProviderInfo],
     environ: Mapping[str, str] | None = None,
+    total_timeout_seconds: float | None = None,
 ) -> list[ConfigProblem]:
     """Every problem with a whole assignment, whether proposed or stored."""
     problems: list[ConfigProblem] = []
@@ -329,6 +332,9 @@ def check_task(
                 field="max_retries",
             )
         )
+    problems += check_total_timeout(
+        task=task, timeout_seconds=timeout_seconds, total_timeout_seconds=total_timeout_seconds
+    )
     return problems
 
 
@@ -410,7 +416,30 @@ def check_task_config(
         max_retries=config.max_retries,
         providers=providers,
         environ=environ,
+        total_timeout_seconds=config.total_timeout_seconds,
     )
+
+
+def check_total_timeout(
+    *, task: str, timeout_seconds: float, total_timeout_seconds: float | None
+) -> list[ConfigProblem]:
+    """A task's total time limit is blank, or at least its timeout (and in range)."""
+    if total_timeout_seconds is None:
+        return []
+    if not 0 < total_timeout_seconds <= MAX_TOTAL_TIMEOUT_SECONDS:
+        text = f"Task '{task}': total time limit {total_timeout_seconds:g}s is out of range."
+        fix = f"Leave it blank, or use at most {MAX_TOTAL_TIMEOUT_SECONDS:g} seconds."
+    elif total_timeout_seconds < timeout_seconds:
+        text = (
+            f"Task '{task}': total time limit {total_timeout_seconds:g}s is shorter than "
+            f"the timeout {timeout_seconds:g}s, so no attempt could use its full timeout."
+        )
+        fix = "Make it at least the timeout, or leave it blank for no total limit."
+    else:
+        return []
+    return [
+        ConfigProblem(ERROR, "total_timeout", text, fix, task=task, field="total_timeout_seconds")
+    ]
 
 
 def check_snapshot(
@@ -437,6 +466,7 @@ def raise_for_route(
     position: int,
     timeout_seconds: float | None = None,
     max_retries: int | None = None,
+    total_timeout_seconds: float | None = None,
 ) -> None:
     """Model-level validation (`clean()`): raise ValidationError for a route's errors."""
     from aiconfig.selectors import load_snapshot
@@ -460,6 +490,12 @@ def raise_for_route(
             ConfigProblem(ERROR, "retries", f"{max_retries} retries is out of range.",
                           f"Use 0 to {MAX_RETRIES}.", field="max_retries")
         )  # fmt: skip
+    if timeout_seconds is not None:
+        problems += check_total_timeout(
+            task=task.name,
+            timeout_seconds=timeout_seconds,
+            total_timeout_seconds=total_timeout_seconds,
+        )
     errors: dict[str, list[str]] = {}
     for problem in problems:
         if problem.is_error:

@@ -102,6 +102,16 @@ def _fresh_config_cache() -> Iterator[None]:
     clear_config_cache()
 
 
+@pytest.fixture(autouse=True)
+def _close_call_log_connections() -> Iterator[None]:
+    """Close the call log's own connections after each test (PostgreSQL can't drop a
+    test database while they are open)."""
+    yield
+    from aiconfig.services.calls.log import close_log_connections
+
+    close_log_connections()
+
+
 # --- subprocess runs against a brand-new database ------------------------------------
 
 

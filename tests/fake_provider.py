@@ -14,6 +14,15 @@ app) can provoke failures through ordinary configuration:
 - ``break-stream``: streams one delta, then drops the connection
 - ``bad-arguments``: tool calls whose arguments are not a JSON object
 - ``error-stream``: streams one delta, then an in-stream error event (overloaded)
+- ``trickle-<seconds>``: sends the headers, then the body one byte every <seconds>
+- ``trickle-image``: answers with an image URL whose download trickles (0.05 s a byte)
+- ``hang``: accepts the request and never answers (until the client hangs up)
+- ``late-first-token-<seconds>``: waits that long before the first byte of the answer
+  (a stream sends its headers at once, then waits)
+- ``stall-after-first``: streams one delta, then goes silent until the client hangs up
+
+`disconnects` lists the models whose client hung up while the server was waiting or
+trickling, so tests can prove that a timed-out or cancelled call closed its connection.
 
 A key starting with ``sk-bad`` gets a 401 whose message echoes the full key, so
 tests can prove that adapters redact it.
@@ -25,6 +34,7 @@ import base64
 import contextlib
 import json
 import re
+import select
 import socket
 import struct
 import sys
@@ -280,6 +290,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- response helpers -----------------------------------------------------
 
+    # Set per request by the model-driven scenarios.
+    trickle: float = 0.0
+    model: str = ""
+
     def send_bytes(
         self,
         status: int,
@@ -294,8 +308,35 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if not self.trickle:
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
         self.wfile.flush()
+        for index in range(len(data)):
+            try:
+                self.wfile.write(data[index : index + 1])
+                self.wfile.flush()
+            except OSError:
+                self.server.provider._disconnected(self.model)
+                raise
+            time.sleep(self.trickle)
+
+    def wait_for_hangup(self, limit: float = 30.0) -> bool:
+        """Stay silent until the client closes the connection (True) or `limit` passes."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0.02)
+            if readable:
+                try:
+                    closed = self.connection.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    closed = True
+                if closed:
+                    self.server.provider._disconnected(self.model)
+                    self.close_connection = True
+                    return True
+        return False
 
     def send_json(
         self, status: int, payload: Any, *, headers: Mapping[str, str] | None = None
@@ -314,6 +355,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        self.wfile.flush()
+        late = re.fullmatch(r"late-first-token-(\d+(?:\.\d+)?)", self.model)
+        if late and self.wait_for_hangup(float(late.group(1))):
+            raise ConnectionAbortedError("the client hung up before the first token")
 
     def sse(self, data: str, *, event: str | None = None) -> None:
         text = (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
@@ -341,6 +386,7 @@ class FakeProvider:
         self._ids = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._disconnects: list[str] = []
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -405,11 +451,22 @@ class FakeProvider:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def disconnects(self) -> list[str]:
+        """Models whose client hung up while the server was waiting or trickling."""
+        with self._lock:
+            return list(self._disconnects)
+
     def reset(self) -> None:
-        """Forget recorded requests and per-model counters."""
+        """Forget recorded requests, disconnects and per-model counters."""
         with self._lock:
             self._requests.clear()
             self._counts.clear()
+            self._disconnects.clear()
+
+    def _disconnected(self, model: str) -> None:
+        with self._lock:
+            self._disconnects.append(model)
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -428,6 +485,7 @@ class FakeProvider:
     # -- dispatch -------------------------------------------------------------
 
     def _handle(self, h: _Handler) -> None:
+        h.trickle, h.model = 0.0, ""
         path = h.path.split("?", 1)[0]
         headers = {name.lower(): value for name, value in h.headers.items()}
         length = int(headers.get("content-length") or 0)
@@ -452,6 +510,8 @@ class FakeProvider:
         )
 
         if h.command == "GET" and path.startswith("/files/"):
+            if path.startswith("/files/trickle"):
+                h.model, h.trickle = path.removeprefix("/files/"), 0.05
             h.send_bytes(200, PNG_BYTES, content_type="image/png")
             return
 
@@ -529,6 +589,15 @@ class FakeProvider:
         """Act out a failure chosen by the model name; True when the response was sent."""
         model = str(body.get("model") or "")
         count = self._bump(model)
+        h.model = model
+        trickle = re.fullmatch(r"trickle-(\d+(?:\.\d+)?)", model)
+        h.trickle = float(trickle.group(1)) if trickle else 0.0
+        if model == "hang":
+            h.wait_for_hangup()
+            return True
+        late = re.fullmatch(r"late-first-token-(\d+(?:\.\d+)?)", model)
+        if late and not body.get("stream") and h.wait_for_hangup(float(late.group(1))):
+            return True
         simple = {
             "fail-500": (500, "The server had an error while processing your request."),
             "fail-503": (503, "The service is temporarily unavailable."),
@@ -699,6 +768,9 @@ class FakeProvider:
             if number == 1 and base["model"] == "break-stream":
                 h.drop_connection()
                 return
+            if number == 1 and base["model"] == "stall-after-first":
+                h.wait_for_hangup()
+                return
             if number == 1 and base["model"] == "error-stream":
                 error = {"message": "The server is overloaded.", "type": "server_error"}
                 h.sse(json.dumps({"error": error}))
@@ -746,7 +818,8 @@ class FakeProvider:
         for i in range(int(n)):
             item: dict[str, Any] = {"revised_prompt": f"A picture of {prompt}"}
             if as_url:
-                item["url"] = f"{self.url}/files/image-{i + 1}.png"
+                prefix = "trickle-" if "trickle" in model else ""
+                item["url"] = f"{self.url}/files/{prefix}image-{i + 1}.png"
             else:
                 item["b64_json"] = base64.b64encode(PNG_BYTES).decode()
             items.append(item)
@@ -881,6 +954,9 @@ class FakeProvider:
             )
             if number == 1 and message["model"] == "break-stream":
                 h.drop_connection()
+                return
+            if number == 1 and message["model"] == "stall-after-first":
+                h.wait_for_hangup()
                 return
             if number == 1 and message["model"] == "error-stream":
                 error = {"type": "overloaded_error", "message": "Overloaded"}

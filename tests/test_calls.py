@@ -378,7 +378,7 @@ def test_a_failed_log_write_is_reported_not_swallowed(
     def broken(*args: object, **kwargs: object) -> None:
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(calls, "insert_call_log", broken)
+    monkeypatch.setattr(calls.log, "insert_call_log", broken)
     run = calls.generate_text(prompt="still works")
     assert run.text.startswith("Hello from gpt-4.1")
     assert run.log_error == "call log not written: disk full"

@@ -152,6 +152,7 @@ class ProposedTask:
     fallbacks: tuple[tuple[Route, bool], ...]
     timeout_seconds: float
     max_retries: int
+    total_timeout_seconds: float | None = None
 
 
 def validate_task_change(
@@ -196,6 +197,7 @@ def _save_assignment(
     assignment.model_defaulted = proposed.primary_defaulted
     assignment.timeout_seconds = proposed.timeout_seconds
     assignment.max_retries = proposed.max_retries
+    assignment.total_timeout_seconds = proposed.total_timeout_seconds
     assignment.save()
 
     old = [(Route(f.provider, f.model), f.source) for f in assignment.fallbacks.all()]
@@ -226,6 +228,7 @@ def update_task_config(
     fallbacks: Sequence[RouteInput] | None = None,
     timeout_seconds: float | None = None,
     max_retries: int | None = None,
+    total_timeout_seconds: float | None = None,
     output_kind: str | None = None,
     description: str | None = None,
     channel: str = Channel.CODE,
@@ -238,6 +241,7 @@ def update_task_config(
 
     With `expected_version` (the task's version when the editor opened it, see
     `selectors.change_version`), a task changed since raises `StaleEdit` and saves nothing.
+    `total_timeout_seconds=0` removes the task's total time limit.
 
     A provider given without a model gets that provider's default model for the
     task's output kind. Raises `ConfigValidationError` (nothing saved) when the
@@ -295,6 +299,11 @@ def update_task_config(
             max_retries=int(
                 max_retries if max_retries is not None else (current.max_retries if current else 0)
             ),
+            total_timeout_seconds=(
+                (current.total_timeout_seconds if current else None)
+                if total_timeout_seconds is None
+                else (float(total_timeout_seconds) or None)
+            ),
         )
         _raise_on_errors(
             check_task(
@@ -306,6 +315,7 @@ def update_task_config(
                 max_retries=proposed.max_retries,
                 providers=snapshot.providers,
                 environ=environ,
+                total_timeout_seconds=proposed.total_timeout_seconds,
             )
         )
         if output_kind is not None or description is not None:
@@ -898,6 +908,7 @@ def _revert_task(*, name: str, state: dict[str, Any] | None, channel: str, user:
         fallbacks=state.get("fallbacks", []),
         timeout_seconds=state.get("timeout_seconds"),
         max_retries=state.get("max_retries"),
+        total_timeout_seconds=state.get("total_timeout_seconds") or 0,
         output_kind=state.get("output_kind"),
         description=state.get("description"),
         channel=channel,

@@ -54,6 +54,9 @@ def task_state(task: TaskType) -> State:
         timeout_seconds=assignment.timeout_seconds,
         max_retries=assignment.max_retries,
     )
+    # Only when set, so the many changes made before the limit existed still compare equal.
+    if assignment.total_timeout_seconds is not None:
+        state["total_timeout_seconds"] = assignment.total_timeout_seconds
     return state
 
 
@@ -111,6 +114,7 @@ def describe_change(target_type: str, before: State | None, after: State | None)
         for key, label in (
             ("timeout_seconds", "timeout"),
             ("max_retries", "retries"),
+            ("total_timeout_seconds", "total time limit"),
             ("output_kind", "output"),
             ("description", "description"),
         ):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from aiconfig import presenters, selectors
 from aiconfig.exports import write_csv
+from aiconfig.services.calls import call_log_health
 
 TEMPLATE = "aiconfig/usage.html"
 PERIODS: dict[str, tuple[str, timedelta]] = {
@@ -62,6 +63,8 @@ def usage(request: HttpRequest) -> HttpResponse:
         "chart_width": presenters.CHART_WIDTH,
         "chart_height": presenters.CHART_HEIGHT,
         "nav": "usage",
+        # Rows this process could not write when it should have (see calls/log.py).
+        "log_health": call_log_health(),
     }
     return render(request, TEMPLATE, context)
 

@@ -56,6 +56,7 @@ def task_json(
         ],
         "timeout_seconds": config.timeout_seconds,
         "max_retries": config.max_retries,
+        "total_timeout_seconds": config.total_timeout_seconds,
         "problems": [
             {"level": p.level, "code": p.code, "message": p.message, "fix": p.fix} for p in problems
         ],
@@ -102,6 +103,11 @@ class Command(BaseCommand):
         set_.add_argument("--no-fallbacks", action="store_true", help="Remove every fallback.")
         set_.add_argument("--timeout", type=float, help="Seconds per attempt.")
         set_.add_argument("--retries", type=int, help="Retries of the same provider on failure.")
+        set_.add_argument(
+            "--total-timeout",
+            type=float,
+            help="Seconds for the whole call, fallbacks included; 0 removes the limit.",
+        )
 
         add = sub.add_parser("add-task", help="Add a custom task type.")
         add.add_argument("name")
@@ -209,6 +215,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {'limits':<11} timeout {format_seconds(config.timeout_seconds)}, "
                 f"retries {config.max_retries}"
+                + (
+                    f", total {config.total_timeout_seconds:g}s"
+                    if config.total_timeout_seconds
+                    else ""
+                )
             )
             for problem in problems:
                 style = self.style.ERROR if problem.is_error else self.style.WARNING
@@ -233,6 +244,7 @@ class Command(BaseCommand):
             fallbacks=fallbacks,
             timeout_seconds=options["timeout"],
             max_retries=options["retries"],
+            total_timeout_seconds=options["total_timeout"],
             channel=Channel.CLI,
         )
         chain = " -> ".join(str(step.route) for step in config.chain)

@@ -18,7 +18,14 @@ from django.core.management.base import BaseCommand, CommandError
 from aiconfig.exceptions import AIConfigError
 from aiconfig.models import Channel
 from aiconfig.pricing import format_usd
-from aiconfig.services.calls import Attempt, TaskFailed, TaskRun, run_task, stream_text
+from aiconfig.services.calls import (
+    Attempt,
+    TaskFailed,
+    TaskRun,
+    fan_out,
+    run_task,
+    stream_text,
+)
 
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
@@ -147,6 +154,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--stream", action="store_true", help="Text tasks: print tokens as they arrive."
         )
+        parser.add_argument(
+            "--compare",
+            action="store_true",
+            help="Run the prompt on every route of the chain at once (no fallback) and "
+            "print each answer as it arrives.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Run the task; on failure print the reason on stderr and exit non-zero."""
@@ -156,6 +169,9 @@ class Command(BaseCommand):
             prompt_file=options["prompt_file"],
             stdin=options.get("stdin") or sys.stdin,
         )
+        if options["compare"]:
+            self._compare(task, prompt, as_json=options["json"])
+            return
         try:
             if options["stream"] and not options["json"]:
                 run = self._stream(task, prompt)
@@ -187,6 +203,27 @@ class Command(BaseCommand):
         if not options["stream"]:
             self._print(run, paths)
         self.stderr.write(self._summary(run))
+
+    def _compare(self, task: str, prompt: str, *, as_json: bool) -> None:
+        results: list[dict[str, Any]] = []
+        try:
+            for event in fan_out(task=task, prompt=prompt, source=Channel.CLI):
+                route = f"{event.provider}/{event.model}"
+                if event.run is not None:
+                    results.append({"route": route, **run_json(event.run, [])})
+                    if not as_json:
+                        self.stdout.write(f"[{route} · {event.run.latency_ms:.0f} ms]")
+                        self._print(event.run, [])
+                elif event.error is not None:
+                    results.append({"route": route, "error": str(event.error)})
+                    if not as_json:
+                        tried = event.error.attempts
+                        reason = tried[-1].error if tried else str(event.error)
+                        self.stdout.write(f"[{route}] failed: {reason}")
+        except AIConfigError as exc:
+            raise CommandError(str(exc)) from exc
+        if as_json:
+            self.stdout.write(json.dumps(results, indent=2, default=str, ensure_ascii=False))
 
     def _stream(self, task: str, prompt: str) -> TaskRun:
         stream = stream_text(task=task, prompt=prompt, source=Channel.CLI)
