@@ -148,6 +148,9 @@ class Manage:
     def base_env(self) -> dict[str, str]:
         """The environment every run gets: clean of AI settings, no `.env` file."""
         env = _clean_environ(dict(os.environ))
+        # Set in-process for the browser tests' ORM access; a subprocess must not inherit it
+        # (`check --deploy` rightly refuses it).
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         env.update(
             DATABASE_URL=self.database_url,
             DEBUG="1",
