@@ -1,0 +1,325 @@
+"""The playground page: who may run, state in the URL, streamed runs, Stop, saved runs, promote.
+
+Every provider is the local fake (tests/fake_provider.py); models named after its
+scenarios (`fail-500`, `stall-after-first`, ...) provoke failures through ordinary input.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from aiconfig import selectors, services
+from aiconfig.models import CallLog, Channel, ConfigChange, PlaygroundRun
+from tests.fake_provider import FakeProvider
+
+pytestmark = pytest.mark.django_db
+
+OPENAI_KEY = "sk-proj-PLAYGROUND-0000000000000-OA66"
+ANTHROPIC_KEY = "sk-ant-PLAYGROUND-00000000000000-AN66"
+
+
+@pytest.fixture
+def fake_ai(fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
+    """OpenAI and Anthropic pointed at the fake server, keys set."""
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    services.update_provider(name="openai", base_url=fake_provider.openai_base_url)
+    services.update_provider(name="anthropic", base_url=fake_provider.anthropic_base_url)
+    fake_provider.reset()
+    return fake_provider
+
+
+def signed_in(user: Any, *, enforce_csrf_checks: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=enforce_csrf_checks)
+    client.force_login(user)
+    return client
+
+
+def run_form(*columns: tuple[str, str], prompt: str = "Compare these", **extra: str) -> dict:
+    """The form as the page posts it: each column sends `col_task` and `col_model`."""
+    return {
+        "prompt": prompt,
+        "col_task": [task for task, _ in columns],
+        "col_model": [model for _, model in columns],
+        "run": "1",
+        **extra,
+    }
+
+
+def sse_events(chunks: Iterator[bytes]) -> Iterator[tuple[str, Any]]:
+    """(event, data) pairs from a streamed response, as a browser's parser would see them."""
+    buffer = ""
+    for chunk in chunks:
+        buffer += chunk.decode()
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            name, data = "message", []
+            for line in block.split("\n"):
+                if line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+            if data:
+                yield name, json.loads("\n".join(data))
+
+
+# --- permissions: attacks ----------------------------------------------------------------
+
+
+def test_a_viewer_sees_the_page_but_cannot_run(viewer: Any, fake_ai: FakeProvider) -> None:
+    client = signed_in(viewer)
+    page = client.get("/playground/")
+    assert page.status_code == 200
+    assert b'name="run"' not in page.content  # no Run button offered
+
+    form = run_form(("", "openai/gpt-4o-mini"))
+    assert client.post("/playground/", form).status_code == 403
+    assert client.post("/playground/stream/", form).status_code == 403
+    assert PlaygroundRun.objects.count() == 0
+    assert fake_ai.requests == []  # nothing reached the provider
+
+
+def test_a_forged_post_without_csrf_token_runs_nothing(editor: Any, fake_ai: FakeProvider) -> None:
+    client = signed_in(editor, enforce_csrf_checks=True)
+    form = run_form(("", "openai/gpt-4o-mini"))
+    assert client.post("/playground/stream/", form).status_code == 403
+    assert client.post("/playground/", form).status_code == 403
+    assert PlaygroundRun.objects.count() == 0
+    assert fake_ai.requests == []
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client: Client) -> None:
+    response = client.get("/playground/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+# --- state in the URL -----------------------------------------------------------------
+
+
+def test_the_page_opens_from_its_url(editor: Any) -> None:
+    query = (
+        "?task=text&model=anthropic/claude-3-5-sonnet-20241022&model=openai/gpt-4o-mini"
+        "&prompt=Name+a+bakery&system=Be+brief&temperature=0.3&max_tokens=50"
+    )
+    html = signed_in(editor).get(f"/playground/{query}").content.decode()
+    assert '<option value="text" selected>' in html
+    assert 'value="anthropic/claude-3-5-sonnet-20241022"' in html
+    assert 'value="openai/gpt-4o-mini"' in html
+    assert html.count("<legend>Column") == 3
+    assert "Name a bakery</textarea>" in html
+    assert "Be brief</textarea>" in html
+    assert 'value="0.3"' in html
+    assert 'value="50"' in html
+    for label in ("Prompt", "System prompt", "Model", "Temperature", "Max tokens"):
+        assert f">{label}</label>" in html
+    assert ">Run</button>" in html
+    assert ">Add column</button>" in html
+    assert ">Stop</button>" in html
+
+
+def test_add_remove_and_duplicate_columns_keep_the_state_in_the_url(editor: Any) -> None:
+    client = signed_in(editor)
+    form = run_form(("text", ""), ("", "openai/gpt-4o-mini"), prompt="Hi there")
+    del form["run"]
+    added = client.post("/playground/", {**form, "add": "1"})
+    assert added.status_code == 302
+    assert added["Location"] == (
+        "/playground/?task=text&model=openai%2Fgpt-4o-mini&model=&prompt=Hi+there"
+    )
+    removed = client.post("/playground/", {**form, "remove": "0"})
+    assert removed["Location"] == "/playground/?model=openai%2Fgpt-4o-mini&prompt=Hi+there"
+    duplicated = client.post("/playground/", {**form, "duplicate": "1"})
+    assert duplicated["Location"].startswith(
+        "/playground/?task=text&model=openai%2Fgpt-4o-mini&model=openai%2Fgpt-4o-mini&"
+    )
+    assert PlaygroundRun.objects.count() == 0
+
+
+def test_bad_input_comes_back_with_words_and_runs_nothing(
+    editor: Any, fake_ai: FakeProvider
+) -> None:
+    client = signed_in(editor)
+    response = client.post("/playground/", run_form(("", "no-slash"), prompt=""))
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Type a prompt to run." in html
+    assert "Choose a model as provider/model" in html
+    assert 'value="no-slash"' in html  # the input is kept
+    streamed = client.post("/playground/stream/", run_form(("nope", ""), prompt="Hi"))
+    assert streamed.status_code == 422
+    assert "There is no task 'nope'." in streamed.json()["errors"]
+    assert PlaygroundRun.objects.count() == 0
+    assert fake_ai.requests == []
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def test_a_run_without_javascript_saves_every_column_and_logs_every_attempt(
+    editor: Any, fake_ai: FakeProvider
+) -> None:
+    client = signed_in(editor)
+    form = run_form(
+        ("text", ""), ("", "openai/gpt-4o-mini"), ("", "anthropic/fail-500"), prompt="Say hi"
+    )
+    response = client.post("/playground/", form)
+    run = PlaygroundRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/playground/runs/{run.pk}/"
+    assert run.user == editor
+    assert run.status == PlaygroundRun.Status.FINISHED
+    task, direct, failed = run.columns
+    assert task["status"] == "answered"
+    assert task["text"].startswith("Hello from ")
+    assert direct["answered_by"] == "openai/gpt-4o-mini"
+    assert direct["text"] == "Hello from gpt-4o-mini: Say hi"
+    assert direct["input_tokens"]
+    assert direct["output_tokens"]
+    assert direct["first_token_ms"]
+    assert failed["status"] == "failed"
+    assert "HTTP 500" in failed["error"]
+
+    rows = CallLog.objects.filter(source=Channel.PLAYGROUND)
+    assert rows.count() == 3
+    assert {row.user_id for row in rows} == {editor.pk}
+
+    html = client.get(response["Location"]).content.decode()
+    assert "Hello from gpt-4o-mini: Say hi" in html
+    assert "anthropic/fail-500" in html
+    assert "HTTP 500" in html
+    assert "Run again" in html
+    assert OPENAI_KEY not in html
+    assert ANTHROPIC_KEY not in html
+
+
+def test_the_stream_sends_each_columns_text_as_it_arrives(
+    editor: Any, fake_ai: FakeProvider
+) -> None:
+    form = run_form(
+        ("", "openai/gpt-4o-mini"),
+        ("", "anthropic/claude-3-haiku-20240307"),
+        prompt="Tell me more",
+        system="Answer in English",
+        temperature="0.2",
+        max_tokens="64",
+    )
+    response = signed_in(editor).post("/playground/stream/", form)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    events = list(sse_events(response.streaming_content))
+
+    names = [name for name, _ in events]
+    assert names[0] == "run"
+    assert names[-1] == "done"
+    run = PlaygroundRun.objects.get(pk=events[0][1]["id"])
+    for index, model in enumerate(("gpt-4o-mini", "claude-3-haiku-20240307")):
+        deltas = [d["text"] for n, d in events if n == "delta" and d["column"] == index]
+        assert len(deltas) > 1  # word by word, not one block at the end
+        assert "".join(deltas) == f"Hello from {model}: Tell me more"
+        (end,) = [d for n, d in events if n == "column" and d["column"] == index]
+        assert f"Hello from {model}: Tell me more" in end["html"]
+        assert run.columns[index]["text"] == f"Hello from {model}: Tell me more"
+
+    # The settings reached the providers.
+    openai_body = next(r.body for r in fake_ai.requests if "chat/completions" in r.path)
+    assert openai_body["temperature"] == 0.2
+    assert openai_body["messages"][0] == {"role": "system", "content": "Answer in English"}
+    anthropic_body = next(r.body for r in fake_ai.requests if r.path.endswith("/messages"))
+    assert anthropic_body["max_tokens"] == 64
+    assert anthropic_body["system"]
+
+
+def test_closing_the_stream_cancels_the_provider_request(
+    editor: Any, fake_ai: FakeProvider
+) -> None:
+    form = run_form(("", "openai/stall-after-first"), prompt="Wait for it")
+    response = signed_in(editor).post("/playground/stream/", form)
+    events = sse_events(iter(response.streaming_content))
+    assert next(events)[0] == "run"
+    assert next(events)[0] == "delta"  # the first word arrived; then the provider stalls
+    response.close()  # what the server does when the browser goes away (or Stop)
+
+    deadline = time.monotonic() + 5
+    while "stall-after-first" not in fake_ai.disconnects and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "stall-after-first" in fake_ai.disconnects
+    run = PlaygroundRun.objects.get()
+    assert run.status == PlaygroundRun.Status.STOPPED
+    assert run.columns[0]["status"] == "stopped"
+    assert run.columns[0]["text"].startswith("Hello")
+    log = CallLog.objects.get(source=Channel.PLAYGROUND)
+    assert log.outcome == "cancelled"
+
+
+# --- saved runs -------------------------------------------------------------------------
+
+
+def test_saved_runs_are_listed_reopened_and_exported(
+    editor: Any, viewer: Any, fake_ai: FakeProvider
+) -> None:
+    signed_in(editor).post("/playground/", run_form(("", "openai/gpt-4o-mini"), prompt="Hello"))
+    run = PlaygroundRun.objects.get()
+    client = signed_in(viewer)
+    listing = client.get("/playground/").content.decode()
+    assert f'href="/playground/runs/{run.pk}/"' in listing
+
+    page = client.get(f"/playground/runs/{run.pk}/").content.decode()
+    assert "Hello from gpt-4o-mini: Hello" in page
+    assert 'value="openai/gpt-4o-mini"' in page
+    assert 'name="run"' not in page  # read-only for a viewer
+
+    export = client.get(f"/playground/runs/{run.pk}/export.json")
+    assert export["Content-Disposition"] == (f'attachment; filename="playground-run-{run.pk}.json"')
+    data = json.loads(export.content)
+    assert data["prompt"] == "Hello"
+    assert data["user"] == "editor"
+    assert data["columns"][0]["text"] == "Hello from gpt-4o-mini: Hello"
+    assert OPENAI_KEY not in export.content.decode()
+
+
+# --- promote --------------------------------------------------------------------------------
+
+
+def test_promote_makes_the_model_the_tasks_primary_with_the_run_in_history(
+    editor: Any, viewer: Any, fake_ai: FakeProvider
+) -> None:
+    client = signed_in(editor)
+    client.post("/playground/", run_form(("", "anthropic/claude-3-haiku-20240307")))
+    run = PlaygroundRun.objects.get()
+    page = client.get(f"/playground/runs/{run.pk}/").content.decode()
+    assert "Use for task</button>" in page
+
+    forged = signed_in(viewer).post(
+        f"/playground/runs/{run.pk}/promote/", {"column": "0", "task": "text"}
+    )
+    assert forged.status_code == 403
+    assert selectors.get_task_config(task="text").provider != "anthropic"
+
+    response = client.post(f"/playground/runs/{run.pk}/promote/", {"column": "0", "task": "text"})
+    assert response.status_code == 302
+    config = selectors.get_task_config(task="text")
+    assert (config.provider, config.model) == ("anthropic", "claude-3-haiku-20240307")
+    change = ConfigChange.objects.order_by("-id").first()
+    assert change.user == editor
+    assert change.channel == Channel.PLAYGROUND
+    assert f"playground run #{run.pk}" in change.summary
+    assert f"playground run #{run.pk}" in client.get("/history/").content.decode()
+
+
+def test_a_failed_column_cannot_be_promoted(editor: Any, fake_ai: FakeProvider) -> None:
+    client = signed_in(editor)
+    client.post("/playground/", run_form(("", "openai/fail-500")))
+    run = PlaygroundRun.objects.get()
+    before = selectors.get_task_config(task="text")
+    response = client.post(
+        f"/playground/runs/{run.pk}/promote/", {"column": "0", "task": "text"}, follow=True
+    )
+    assert "Only a column that answered can be used for a task." in response.content.decode()
+    assert selectors.get_task_config(task="text") == before
