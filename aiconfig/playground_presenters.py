@@ -16,7 +16,7 @@ from adapters import Usage
 from aiconfig.models import PlaygroundRun
 from aiconfig.presenters import ago, format_cost, format_ms, format_tokens
 from aiconfig.pricing import call_cost
-from aiconfig.services.playground import Column, Inputs
+from aiconfig.services.playground import DIRECT_TASK, Column, Inputs
 from aiconfig.snapshots import ConfigSnapshot
 
 STATUS_WORDS = {
@@ -59,6 +59,11 @@ class ColumnView:
     def label(self) -> str:
         """The column's name on the page."""
         return self.column.label
+
+    @property
+    def promote_task(self) -> str:
+        """The task "Use for task" suggests: the column's own, else `text`."""
+        return self.column.task or DIRECT_TASK
 
     @property
     def answered(self) -> bool:

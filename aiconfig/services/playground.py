@@ -203,7 +203,11 @@ def _result(lane: _Lane, end: TaskRun | TaskFailed | str) -> dict[str, Any]:
             status, error = "stopped", "Stopped before it finished."
         else:
             status = "failed"
-            error = "; ".join(f"{a['route']}: {a['error'] or a['error_kind']}" for a in failed)
+            last = failed[-1] if failed else None
+            error = f"{last['route']}: {last['error'] or last['error_kind']}" if last else ""
+            if len(attempts) > 1:
+                # Each attempt is listed under the error; this says how it ended.
+                error = f"All {len(attempts)} attempts failed; the last one: {error}"
             if end.after_first_token:
                 error = f"The stream broke after it had started. {error}"
         return {
