@@ -323,3 +323,25 @@ def test_a_failed_column_cannot_be_promoted(editor: Any, fake_ai: FakeProvider) 
     )
     assert "Only a column that answered can be used for a task." in response.content.decode()
     assert selectors.get_task_config(task="text") == before
+
+
+def test_a_slides_task_column_shows_validated_json_or_the_validation_error(
+    editor: Any, fake_ai: FakeProvider
+) -> None:
+    services.update_task_config(task="video-slides", provider="openai", model="gpt-4.1")
+    client = signed_in(editor)
+    client.post("/playground/", run_form(("video-slides", ""), prompt="Three facts about owls"))
+    (slides,) = PlaygroundRun.objects.get().columns
+    assert slides["status"] == "answered"
+    data = json.loads(slides["text"])
+    assert data["slides"]
+    assert set(data["slides"][0]) == {"image_prompt", "narration"}
+    request = fake_ai.requests[-1].body
+    assert request["response_format"]["type"] == "json_schema"  # the slide schema was sent
+
+    services.update_task_config(task="video-slides", model="wrong-shape")
+    PlaygroundRun.objects.all().delete()
+    client.post("/playground/", run_form(("video-slides", ""), prompt="Three facts about owls"))
+    (broken,) = PlaygroundRun.objects.get().columns
+    assert broken["status"] == "failed"
+    assert "openai/wrong-shape" in broken["error"]

@@ -15,6 +15,7 @@ saved as stopped with whatever had arrived.
 
 from __future__ import annotations
 
+import json
 import queue
 import time
 from collections.abc import Iterator, Sequence
@@ -27,9 +28,11 @@ from django.db import transaction
 from adapters import CancelToken
 from aiconfig.endpoints import public_error
 from aiconfig.exceptions import AIConfigError
-from aiconfig.models import Channel, ConfigChange, PlaygroundRun
+from aiconfig.models import Channel, ConfigChange, OutputKind, PlaygroundRun
 from aiconfig.pricing import format_usd
+from aiconfig.services.calls import operations as ops
 from aiconfig.services.calls.loop import Walk, stream
+from aiconfig.services.calls.loop import run as run_walk
 from aiconfig.services.calls.plan import plan_step, resolve
 from aiconfig.services.calls.results import Attempt, TaskFailed, TaskRun
 from aiconfig.services.calls.streams import _stream_call
@@ -100,6 +103,9 @@ class _Lane:
     column: Column
     walk: Walk | None
     setup_error: str = ""
+    # A task whose output is not plain text (slides, JSON, chat) answers whole, not streamed.
+    whole: bool = False
+    slides: bool = False
     started: float = field(default_factory=time.perf_counter)
     first_token_ms: float | None = None
     parts: list[str] = field(default_factory=list)
@@ -130,6 +136,21 @@ def _columns(run: PlaygroundRun) -> list[Column]:
     return [
         Column(c.get("task", ""), c.get("provider", ""), c.get("model", "")) for c in run.columns
     ]
+
+
+def _lane(index: int, column: Column, inputs: Inputs, *, user: User, cancel: CancelToken) -> _Lane:
+    """A column ready to run: a streamed text walk, or a whole call for other output kinds."""
+    if column.is_task:
+        snapshot, config = resolve(column.task)
+        if config.output_kind != OutputKind.TEXT:
+            # The task's own call for its output kind (the slide schema, chat...), as
+            # code calling `run_task` gets it; the system prompt and limits are not used.
+            call, slides = ops.task_call(config, inputs.prompt)
+            walk = call.walk((snapshot, config), source=Channel.PLAYGROUND, user=user,
+                             cancel=cancel)  # fmt: skip
+            walk.defer_log = True
+            return _Lane(index, column, walk, whole=True, slides=slides)
+    return _Lane(index, column, _walk(column, inputs, user=user, cancel=cancel))
 
 
 def _walk(column: Column, inputs: Inputs, *, user: User, cancel: CancelToken) -> Walk:
@@ -220,7 +241,7 @@ def _result(lane: _Lane, end: TaskRun | TaskFailed | str) -> dict[str, Any]:
     return {
         **base,
         "status": "answered",
-        "text": end.text or base["text"],
+        "text": _answer_text(end) or base["text"],
         "latency_ms": round(end.latency_ms, 1),
         "input_tokens": end.input_tokens,
         "output_tokens": end.output_tokens,
@@ -230,6 +251,22 @@ def _result(lane: _Lane, end: TaskRun | TaskFailed | str) -> dict[str, Any]:
         "attempts": _attempts(end.attempts),
         "request_id": str(end.request_id),
     }
+
+
+def _answer_text(task_run: TaskRun) -> str:
+    """The answer as the column shows it: text, pretty JSON, tool calls as returned."""
+    if task_run.slides:
+        slides = [{"image_prompt": s.image_prompt, "narration": s.narration}
+                  for s in task_run.slides]  # fmt: skip
+        return json.dumps({"slides": slides}, indent=2, ensure_ascii=False)
+    if task_run.data is not None:
+        return json.dumps(task_run.data, indent=2, ensure_ascii=False)
+    if task_run.images:
+        return f"{len(task_run.images)} image(s) generated."
+    lines = [task_run.text] if task_run.text else []
+    for call in task_run.tool_calls:
+        lines.append(f"Tool call: {call.name}({json.dumps(call.arguments, ensure_ascii=False)})")
+    return "\n".join(lines)
 
 
 def stream_run(
@@ -246,7 +283,7 @@ def stream_run(
     lanes: list[_Lane] = []
     for index, column in enumerate(_columns(run)):
         try:
-            lanes.append(_Lane(index, column, _walk(column, inputs, user=user, cancel=cancel)))
+            lanes.append(_lane(index, column, inputs, user=user, cancel=cancel))
         except AIConfigError as exc:
             lanes.append(_Lane(index, column, None, setup_error=str(exc)))
     events: queue.SimpleQueue[tuple[int, str, TaskRun | TaskFailed | None]] = queue.SimpleQueue()
@@ -256,6 +293,11 @@ def stream_run(
         assert lane.walk is not None
         finished: list[TaskRun] = []
         try:
+            if lane.whole:
+                result, task_run = run_walk(lane.walk)
+                task_run = ops.with_answer(task_run, result)
+                events.put((lane.index, "", ops.with_slides(task_run) if lane.slides else task_run))
+                return
             for delta in stream(lane.walk, finished.append):
                 events.put((lane.index, delta, None))
             events.put((lane.index, "", finished[0]))
