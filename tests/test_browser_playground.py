@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from aiconfig import services
+from aiconfig import selectors, services
 from aiconfig.models import PlaygroundRun
 from aiconfig.services import playground
 from aiconfig.services.playground import Column, Inputs
@@ -177,3 +177,28 @@ def test_the_playground_fits_a_phone(
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         shoot(page, name)
         assert overflow <= 0
+
+
+def test_promote_a_compared_model_to_a_task_and_see_the_history_entry(
+    page: Page, live_server: Any, editor: Any, fake_ai: FakeProvider
+) -> None:
+    sign_in(page, live_server.url)
+    page.goto(
+        f"{live_server.url}/playground/?model=anthropic/claude-3-haiku-20240307"
+        "&prompt=A+tagline+for+a+bakery"
+    )
+    page.get_by_role("button", name="Run").click()
+    expect(page).to_have_url(re.compile(r"/playground/runs/\d+/$"))
+    run_id = PlaygroundRun.objects.get().pk
+    column = result(page, 0)
+    column.get_by_label("Use anthropic/claude-3-haiku-20240307 for task").select_option("text")
+    column.get_by_role("button", name="Use for task").click()
+    expect(page.locator("#toasts")).to_contain_text(
+        "Task text now uses anthropic/claude-3-haiku-20240307"
+    )
+
+    page.get_by_role("link", name="History").click()
+    expect(page.locator("body")).to_contain_text(f"(from playground run #{run_id})")
+    selectors.clear_config_cache()
+    config = selectors.get_task_config(task="text")
+    assert (config.provider, config.model) == ("anthropic", "claude-3-haiku-20240307")
