@@ -345,3 +345,18 @@ def test_a_slides_task_column_shows_validated_json_or_the_validation_error(
     (broken,) = PlaygroundRun.objects.get().columns
     assert broken["status"] == "failed"
     assert "openai/wrong-shape" in broken["error"]
+
+
+def test_a_task_card_opens_the_task_and_its_chain_in_the_playground(editor: Any) -> None:
+    services.update_task_config(
+        task="text",
+        provider="anthropic",
+        model="claude-3-haiku-20240307",
+        fallbacks=[("openai", "gpt-4o-mini")],
+    )
+    html = signed_in(editor).get("/").content.decode()
+    link = (
+        "/playground/?task=text&amp;model=anthropic/claude-3-haiku-20240307"
+        "&amp;model=openai/gpt-4o-mini"
+    )
+    assert f'href="{link}">Try text in the playground</a>' in html
