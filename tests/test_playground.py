@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.test import Client
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient, Client
 
 from aiconfig import selectors, services
 from aiconfig.models import CallLog, Channel, ConfigChange, PlaygroundRun
@@ -360,3 +361,27 @@ def test_a_task_card_opens_the_task_and_its_chain_in_the_playground(editor: Any)
         "&amp;model=openai/gpt-4o-mini"
     )
     assert f'href="{link}">Try text in the playground</a>' in html
+
+
+def test_under_asgi_each_event_is_sent_as_it_arrives(editor: Any, fake_ai: FakeProvider) -> None:
+    # Django buffers a blocking iterator whole under ASGI (uvicorn in production): the
+    # stream must be an async one there, or the page would get every word at the end.
+    async def scenario() -> tuple[float, float, str]:
+        client = AsyncClient()
+        await client.aforce_login(editor)
+        started = time.monotonic()
+        response = await client.post(
+            "/playground/stream/", run_form(("", "openai/drip-0.3"), prompt="one two three")
+        )
+        first_delta, text = 0.0, ""
+        async for chunk in response.streaming_content:
+            for name, data in sse_events(iter([chunk])):
+                if name == "delta":
+                    first_delta = first_delta or time.monotonic() - started
+                    text += data["text"]
+        return first_delta, time.monotonic() - started, text
+
+    first_delta, total, text = async_to_sync(scenario)()
+    assert text == "Hello from drip-0.3: one two three"
+    assert total > 1.5  # six words, 0.3 s apart
+    assert first_delta < total - 1.0  # the first word came long before the last

@@ -11,12 +11,14 @@ every column to its end and redirects to the saved run.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
+from asgiref.sync import sync_to_async
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -232,6 +234,24 @@ def _events(request: HttpRequest, run: PlaygroundRun) -> Iterator[bytes]:
     yield _sse("done", {"id": run.pk, "url": url})
 
 
+async def as_async(events: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Serve a blocking event stream under ASGI one event at a time.
+
+    Django buffers a synchronous iterator whole before an ASGI server sends any of it,
+    which would turn a live stream into one late answer. Each event is fetched on the
+    request's own sync thread; when the client disconnects the server cancels this
+    generator, and closing the blocking one (same thread, after the current event)
+    stops every column.
+    """
+    fetch = sync_to_async(next)
+    done = object()
+    try:
+        while (event := await fetch(events, done)) is not done:
+            yield event  # type: ignore[misc]
+    finally:
+        await sync_to_async(events.close)()  # type: ignore[attr-defined]
+
+
 @post_with_permission(RUN_PERMISSION)
 def playground_stream(request: HttpRequest) -> HttpResponse:
     """Run the posted columns and stream their text as Server-Sent Events."""
@@ -240,7 +260,9 @@ def playground_stream(request: HttpRequest) -> HttpResponse:
         errors = [str(e) for errs in form.errors.values() for e in errs] + list(problems.values())
         return JsonResponse({"errors": errors}, status=INVALID)
     run = playground.start_run(user=request.user, inputs=form.inputs(), columns=columns)
-    response = StreamingHttpResponse(_events(request, run), content_type="text/event-stream")
+    events = _events(request, run)
+    content = as_async(events) if isinstance(request, ASGIRequest) else events
+    response = StreamingHttpResponse(content, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a proxy must pass each event on as it comes
     return response
