@@ -385,3 +385,21 @@ def test_under_asgi_each_event_is_sent_as_it_arrives(editor: Any, fake_ai: FakeP
     assert text == "Hello from drip-0.3: one two three"
     assert total > 1.5  # six words, 0.3 s apart
     assert first_delta < total - 1.0  # the first word came long before the last
+
+
+def test_markup_in_a_prompt_or_answer_is_shown_as_text_never_run(
+    editor: Any, fake_ai: FakeProvider
+) -> None:
+    attack = '<img src=x onerror="alert(1)">'
+    client = signed_in(editor)
+    response = client.post(
+        "/playground/stream/", run_form(("", "openai/gpt-4o-mini"), prompt=attack)
+    )
+    events = list(sse_events(response.streaming_content))
+    (end,) = [data for name, data in events if name == "column"]
+    assert attack not in end["html"]  # the echoed answer is escaped in the column's HTML
+    assert "&lt;img src=x" in end["html"]
+    run = PlaygroundRun.objects.get()
+    for url in ("/playground/", f"/playground/runs/{run.pk}/"):
+        html = client.get(url).content.decode()
+        assert attack not in html
