@@ -6,6 +6,7 @@ the JSON export read only what is built here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -237,3 +238,49 @@ def run_export(run: PlaygroundRun) -> dict[str, Any]:
         "max_tokens": run.max_tokens,
         "columns": run.columns,
     }
+
+
+def run_markdown(run: PlaygroundRun) -> str:
+    """A saved run as Markdown: the inputs, then each column's answer and numbers."""
+    who = run.user.get_username() if run.user else "someone"
+    lines = [
+        f"# Playground run #{run.pk}",
+        "",
+        f"{run.created_at:%Y-%m-%d %H:%M} UTC · by {who} · {run.get_status_display()}",
+        "",
+        "## Prompt",
+        "",
+        _fenced(run.prompt),
+    ]
+    if run.system:
+        lines += ["", "## System prompt", "", _fenced(run.system)]
+    settings = [
+        f"temperature {run.temperature:g}" if run.temperature is not None else "",
+        f"max tokens {run.max_tokens}" if run.max_tokens is not None else "",
+    ]
+    if any(settings):
+        lines += ["", "Settings: " + ", ".join(s for s in settings if s)]
+    for view in run_columns(run):
+        lines += ["", f"## {view.number}. {view.label}", ""]
+        state = view.status_words + (f" by {view.answered_by}" if view.answered_by else "")
+        lines.append(state + (" (a fallback)" if view.fallback_used else ""))
+        lines += [
+            "",
+            f"First token {view.first_token} · latency {view.latency} · "
+            f"tokens {view.tokens} · cost {view.cost}",
+        ]
+        if view.text:
+            lines += ["", _fenced(view.text)]
+        if view.error:
+            lines += ["", f"Error: {view.error}"]
+        if view.attempts:
+            lines += [""] + [f"{i}. `{a.route}` {a.words}" for i, a in
+                             enumerate(view.attempts, start=1)]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _fenced(text: str) -> str:
+    # A fence longer than any run of backticks inside, so the text cannot close it.
+    longest = max((len(ticks) for ticks in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"

@@ -35,6 +35,11 @@ urlpatterns = [
         name="playground_export",
     ),
     path(
+        "playground/runs/<int:run_id>/export.md",
+        views.playground_export_markdown,
+        name="playground_export_markdown",
+    ),
+    path(
         "playground/runs/<int:run_id>/promote/", views.playground_promote, name="playground_promote"
     ),
     path("history/<int:change_id>/revert/", views.change_revert, name="change_revert"),

@@ -282,6 +282,14 @@ def test_saved_runs_are_listed_reopened_and_exported(
     assert data["prompt"] == "Hello"
     assert data["user"] == "editor"
     assert data["columns"][0]["text"] == "Hello from gpt-4o-mini: Hello"
+
+    markdown = client.get(f"/playground/runs/{run.pk}/export.md")
+    assert markdown["Content-Type"] == "text/markdown; charset=utf-8"
+    text = markdown.content.decode()
+    assert text.startswith(f"# Playground run #{run.pk}\n")
+    assert "## 1. openai/gpt-4o-mini" in text
+    assert "Answered by openai/gpt-4o-mini" in text
+    assert "```text\nHello from gpt-4o-mini: Hello\n```" in text
     assert OPENAI_KEY not in export.content.decode()
 
 

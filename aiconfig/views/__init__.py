@@ -12,6 +12,7 @@ from __future__ import annotations
 from aiconfig.views.history import change_revert, history
 from aiconfig.views.playground import (
     playground_export,
+    playground_export_markdown,
     playground_page,
     playground_promote,
     playground_run,
@@ -34,6 +35,7 @@ __all__ = [
     "history",
     "model_options",
     "playground_export",
+    "playground_export_markdown",
     "playground_page",
     "playground_promote",
     "playground_run",

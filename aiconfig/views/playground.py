@@ -292,6 +292,15 @@ def playground_export(request: HttpRequest, run_id: int) -> HttpResponse:
     return response
 
 
+@require_GET
+def playground_export_markdown(request: HttpRequest, run_id: int) -> HttpResponse:
+    """A saved run as a Markdown download (for a ticket, a wiki page, a review)."""
+    run = get_object_or_404(PlaygroundRun.objects.select_related("user"), pk=run_id)
+    response = HttpResponse(present.run_markdown(run), content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="playground-run-{run.pk}.md"'
+    return response
+
+
 @post_with_permission(PROMOTE_PERMISSION)
 def playground_promote(request: HttpRequest, run_id: int) -> HttpResponse:
     """Make the model that answered a column the primary model of the chosen task."""
