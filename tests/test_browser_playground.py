@@ -206,3 +206,24 @@ def test_promote_a_compared_model_to_a_task_and_see_the_history_entry(
     selectors.clear_config_cache()
     config = selectors.get_task_config(task="text")
     assert (config.provider, config.model) == ("anthropic", "claude-3-haiku-20240307")
+
+
+def test_a_task_column_falls_back_and_says_so(
+    page: Page, live_server: Any, editor: Any, fake_ai: FakeProvider
+) -> None:
+    services.update_task_config(
+        task="text",
+        provider="openai",
+        model="fail-500",
+        fallbacks=[("anthropic", "claude-3-haiku-20240307")],
+    )
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/playground/?task=text&prompt=Name+a+bakery")
+    page.get_by_role("button", name="Run").click()
+    column = result(page, 0)
+    expect(column).to_contain_text("Answered by anthropic/claude-3-haiku-20240307 (a fallback)")
+    expect(column).to_contain_text("openai/fail-500 failed (primary): could not reach")
+    expect(column).to_contain_text("anthropic/claude-3-haiku-20240307 answered (fallback)")
+    expect(column.locator("[data-output]")).to_have_text(
+        "Hello from claude-3-haiku-20240307: Name a bakery"
+    )
