@@ -392,6 +392,10 @@ class PlaygroundRun(models.Model):
     system = models.TextField(blank=True)
     temperature = models.FloatField(null=True, blank=True)
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Structured output: every column must answer JSON valid against this schema.
+    json_schema = models.JSONField(null=True, blank=True)
+    # Chat with tools: the tool definitions offered to every column.
+    tools = models.JSONField(null=True, blank=True)
     columns = models.JSONField(default=list)
     status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
 

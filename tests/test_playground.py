@@ -411,3 +411,75 @@ def test_markup_in_a_prompt_or_answer_is_shown_as_text_never_run(
     for url in ("/playground/", f"/playground/runs/{run.pk}/"):
         html = client.get(url).content.decode()
         assert attack not in html
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "year": {"type": "integer"}},
+    "required": ["name", "year"],
+}
+TOOLS = [
+    {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    }
+]
+
+
+def test_a_json_schema_makes_every_column_answer_validated_json(
+    editor: Any, fake_ai: FakeProvider
+) -> None:
+    client = signed_in(editor)
+    form = run_form(
+        ("", "openai/gpt-4.1"), ("", "openai/wrong-shape"), json_schema=json.dumps(SCHEMA)
+    )
+    client.post("/playground/", form)
+    run = PlaygroundRun.objects.get()
+    assert run.json_schema == SCHEMA
+    good, bad = run.columns
+    assert good["status"] == "answered"
+    assert set(json.loads(good["text"])) == {"name", "year"}
+    assert bad["status"] == "failed"
+    assert "does not match the schema" in bad["error"] or "invalid" in bad["error"].lower()
+    sent = [r.body for r in fake_ai.requests if r.body and r.body.get("model") == "gpt-4.1"]
+    assert sent[0]["response_format"]["json_schema"]["schema"]["required"] == ["name", "year"]
+
+
+def test_tools_make_every_column_a_chat_turn_showing_the_tool_calls(
+    editor: Any, fake_ai: FakeProvider
+) -> None:
+    client = signed_in(editor)
+    form = run_form(("", "openai/gpt-4o-mini"), prompt="Weather in Oslo?", tools=json.dumps(TOOLS))
+    client.post("/playground/", form)
+    (column,) = PlaygroundRun.objects.get().columns
+    assert column["status"] == "answered"
+    assert column["text"].startswith('Tool call: get_weather({"city": ')
+    sent = fake_ai.requests[-1].body
+    assert sent["tools"][0]["function"]["name"] == "get_weather"
+
+
+def test_bad_schema_or_tools_come_back_in_words_and_run_nothing(
+    editor: Any, fake_ai: FakeProvider
+) -> None:
+    client = signed_in(editor)
+    form = run_form(
+        ("", "openai/gpt-4o-mini"), json_schema='{"type": "object",', tools='[{"nam": 1}]'
+    )
+    response = client.post("/playground/", form)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "The JSON schema is not valid JSON (line 1" in html
+    assert "Tool 1 needs a &quot;name&quot;." in html
+    assert "{&quot;type&quot;: &quot;object&quot;,</textarea>" in html  # kept as typed
+    assert PlaygroundRun.objects.count() == 0
+    assert fake_ai.requests == []
+
+
+def test_slides_and_agent_columns_prefill_the_schema_and_example_tools(editor: Any) -> None:
+    html = signed_in(editor).get("/playground/?task=video-slides&task=agent").content.decode()
+    assert "image_prompt" in html.split('id="id_json_schema"')[1].split("</textarea>")[0]
+    assert "get_weather" in html.split('id="id_tools"')[1].split("</textarea>")[0]

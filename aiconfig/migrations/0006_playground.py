@@ -62,6 +62,8 @@ class Migration(migrations.Migration):
                 ('system', models.TextField(blank=True)),
                 ('temperature', models.FloatField(blank=True, null=True)),
                 ('max_tokens', models.PositiveIntegerField(blank=True, null=True)),
+                ('json_schema', models.JSONField(blank=True, null=True)),
+                ('tools', models.JSONField(blank=True, null=True)),
                 ('columns', models.JSONField(default=list)),
                 ('status', models.CharField(choices=[('running', 'Running'), ('finished', 'Finished'), ('stopped', 'Stopped')], default='running', max_length=16)),
                 ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),

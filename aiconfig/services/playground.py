@@ -20,7 +20,7 @@ import queue
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import transaction
@@ -38,7 +38,7 @@ from aiconfig.services.calls.results import Attempt, TaskFailed, TaskRun
 from aiconfig.services.calls.streams import _stream_call
 from aiconfig.services.config import update_task_config
 from aiconfig.services.history import User
-from aiconfig.snapshots import RouteConfig
+from aiconfig.snapshots import RouteConfig, TaskConfig
 
 MAX_COLUMNS = 4
 # A direct provider/model column borrows this task's timeout, retries and log name.
@@ -84,6 +84,10 @@ class Inputs:
     system: str = ""
     temperature: float | None = None
     max_tokens: int | None = None
+    # Set: every column answers JSON valid against it (structured output).
+    schema: dict[str, Any] | None = None
+    # Set: every column is a chat turn offered these tools; tool calls shown as returned.
+    tools: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +128,16 @@ def start_run(*, user: User, inputs: Inputs, columns: Sequence[Column]) -> Playg
         system=inputs.system,
         temperature=inputs.temperature,
         max_tokens=inputs.max_tokens,
+        json_schema=inputs.schema,
+        tools=inputs.tools,
         columns=[{**c.as_dict(), "status": "running"} for c in columns],
     )
 
 
 def _inputs(run: PlaygroundRun) -> Inputs:
-    return Inputs(run.prompt, run.system, run.temperature, run.max_tokens)
+    return Inputs(
+        run.prompt, run.system, run.temperature, run.max_tokens, run.json_schema, run.tools
+    )
 
 
 def _columns(run: PlaygroundRun) -> list[Column]:
@@ -138,32 +146,48 @@ def _columns(run: PlaygroundRun) -> list[Column]:
     ]
 
 
+def _whole_call(config: TaskConfig, inputs: Inputs) -> tuple[ops.Call, bool] | None:
+    """The call a column makes when it does not stream text; True when it is slides."""
+    task, kind, system = config.task, config.output_kind, inputs.system or None
+    if inputs.tools or kind == OutputKind.TOOLS:
+        messages = [{"role": "system", "content": system}] if system else []
+        messages.append({"role": "user", "content": inputs.prompt})
+        call = ops.chat_call(
+            messages=messages, tools=inputs.tools or (), task=task, max_tokens=inputs.max_tokens
+        )
+    elif inputs.schema is not None:
+        call = ops.structured_call(prompt=inputs.prompt, schema=inputs.schema, task=task,
+                                   system=system, max_tokens=inputs.max_tokens)  # fmt: skip
+    elif kind == OutputKind.TEXT:
+        return None
+    else:
+        # The task's own call for its output kind (the slide schema, an image...), as
+        # code calling `run_task` gets it.
+        return ops.task_call(config, inputs.prompt)
+    if kind == OutputKind.TEXT:
+        # A text task (and every direct model column) may be asked for JSON or tools.
+        call = replace(call, kinds=(*call.kinds, OutputKind.TEXT))
+    return call, False
+
+
 def _lane(index: int, column: Column, inputs: Inputs, *, user: User, cancel: CancelToken) -> _Lane:
-    """A column ready to run: a streamed text walk, or a whole call for other output kinds."""
-    if column.is_task:
-        snapshot, config = resolve(column.task)
-        if config.output_kind != OutputKind.TEXT:
-            # The task's own call for its output kind (the slide schema, chat...), as
-            # code calling `run_task` gets it; the system prompt and limits are not used.
-            call, slides = ops.task_call(config, inputs.prompt)
-            walk = call.walk((snapshot, config), source=Channel.PLAYGROUND, user=user,
-                             cancel=cancel)  # fmt: skip
-            walk.defer_log = True
-            return _Lane(index, column, walk, whole=True, slides=slides)
-    return _Lane(index, column, _walk(column, inputs, user=user, cancel=cancel))
-
-
-def _walk(column: Column, inputs: Inputs, *, user: User, cancel: CancelToken) -> Walk:
-    """The column's walk: the task's chain, or the one route on the `text` task's settings."""
+    """A column ready to run: its task's chain (or the one model), streamed or whole."""
     task = column.task or DIRECT_TASK
-    call = _stream_call(
-        prompt=inputs.prompt,
-        task=task,
-        system=inputs.system or None,
-        max_tokens=inputs.max_tokens,
-        temperature=inputs.temperature,
-    )
     snapshot, config = resolve(task)
+    whole = _whole_call(config, inputs)
+    if whole is None:
+        call, slides = (
+            _stream_call(
+                prompt=inputs.prompt,
+                task=task,
+                system=inputs.system or None,
+                max_tokens=inputs.max_tokens,
+                temperature=inputs.temperature,
+            ),
+            False,
+        )
+    else:
+        call, slides = whole
     walk = call.walk((snapshot, config), source=Channel.PLAYGROUND, user=user, cancel=cancel)
     if not column.is_task:
         if not column.provider or not column.model:
@@ -175,7 +199,7 @@ def _walk(column: Column, inputs: Inputs, *, user: User, cancel: CancelToken) ->
         walk.steps = (plan_step(snapshot, config, 0, route),)
     # Rows are written by the reading thread (see the module docstring).
     walk.defer_log = True
-    return walk
+    return _Lane(index, column, walk, whole=whole is not None, slides=slides)
 
 
 def _attempts(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
+import jsonschema
 from asgiref.sync import sync_to_async
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,7 +30,7 @@ from aiconfig import playground_presenters as present
 from aiconfig import selectors
 from aiconfig.exceptions import AIConfigError
 from aiconfig.models import PlaygroundRun
-from aiconfig.services import playground
+from aiconfig.services import calls, playground
 from aiconfig.services.playground import MAX_COLUMNS, Column, Inputs
 from aiconfig.views.common import INVALID, abilities, flash, post_with_permission
 
@@ -63,11 +64,95 @@ class InputsForm(forms.Form):
     max_tokens = forms.IntegerField(
         label="Max tokens", required=False, min_value=1, max_value=100_000
     )
+    json_schema = forms.CharField(
+        label="JSON schema",
+        max_length=20_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="Optional: every column must answer JSON valid against it.",
+    )
+    tools = forms.CharField(
+        label="Tools (JSON)",
+        max_length=20_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text='Optional: [{"name": …, "description": …, "parameters": {JSON schema}}]; '
+        "every column gets one chat turn and shows the tool calls it returns.",
+    )
+
+    def clean_json_schema(self) -> dict[str, Any] | None:
+        """A JSON object that is itself a valid JSON schema, or nothing."""
+        text = self.cleaned_data["json_schema"].strip()
+        if not text:
+            return None
+        value = _json(text, "The JSON schema")
+        if not isinstance(value, dict):
+            raise ValidationError('The JSON schema must be a JSON object, e.g. {"type": …}.')
+        try:
+            jsonschema.Draft202012Validator.check_schema(value)
+        except jsonschema.SchemaError as exc:
+            raise ValidationError(f"Not a valid JSON schema: {exc.message[:200]}") from None
+        return value
+
+    def clean_tools(self) -> list[dict[str, Any]] | None:
+        """A JSON list of tool definitions, each with a name, or nothing."""
+        text = self.cleaned_data["tools"].strip()
+        if not text:
+            return None
+        value = _json(text, "Tools")
+        if not isinstance(value, list) or not value:
+            raise ValidationError("Tools must be a JSON list of tool definitions.")
+        for number, tool in enumerate(value, start=1):
+            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+                raise ValidationError(f'Tool {number} needs a "name".')
+            if not isinstance(tool.get("parameters", {}), dict):
+                raise ValidationError(f'Tool {number}: "parameters" must be a JSON schema.')
+        return value
 
     def inputs(self) -> Inputs:
         """The cleaned inputs."""
         data = self.cleaned_data
-        return Inputs(data["prompt"], data["system"], data["temperature"], data["max_tokens"])
+        return Inputs(
+            data["prompt"],
+            data["system"],
+            data["temperature"],
+            data["max_tokens"],
+            data["json_schema"],
+            data["tools"],
+        )
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"{what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
+        ) from None
+
+
+# What the page offers for a task that needs them (the agent's tools are the app's own
+# business: this is an example to start from).
+EXAMPLE_TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    }
+]
+
+
+def _prefill(columns: list[Column], initial: dict[str, Any]) -> None:
+    """The slide schema for a `video-slides` column, example tools for an `agent` one."""
+    tasks = {column.task for column in columns}
+    if "video-slides" in tasks and not initial.get("json_schema"):
+        initial["json_schema"] = json.dumps(calls.SLIDES_SCHEMA, indent=2)
+    if "agent" in tasks and not initial.get("tools"):
+        initial["tools"] = json.dumps(EXAMPLE_TOOLS, indent=2)
 
 
 def _column(task: str, model: str) -> Column:
@@ -150,7 +235,12 @@ def _state_redirect(inputs: dict[str, Any], columns: list[Column]) -> HttpRespon
         temperature,
         int(max_tokens) if max_tokens.isdigit() else None,
     )
-    return redirect(f"{reverse('playground')}?{present.state_query(state, columns)}")
+    query = present.state_query(state, columns)
+    extra = urlencode(
+        [(key, str(inputs.get(field) or "")) for key, field in
+         (("schema", "json_schema"), ("tools", "tools")) if inputs.get(field)]
+    )  # fmt: skip
+    return redirect(f"{reverse('playground')}?{query}{'&' + extra if extra else ''}")
 
 
 def _edit_columns(data: Any) -> HttpResponse | None:
@@ -180,10 +270,13 @@ def playground_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _edit_columns(request.POST) or _run_without_js(request)
     columns = _url_columns(request.META.get("QUERY_STRING", "")) or list(DEFAULT_COLUMNS)
-    initial = {key: request.GET.get(key, "") for key in ("prompt", "system")}
+    initial: dict[str, Any] = {key: request.GET.get(key, "") for key in ("prompt", "system")}
     for key in ("temperature", "max_tokens"):
         if request.GET.get(key):
             initial[key] = request.GET[key]
+    initial["json_schema"] = request.GET.get("schema", "")
+    initial["tools"] = request.GET.get("tools", "")
+    _prefill(columns, initial)
     return _page(request, form=InputsForm(initial=initial), columns=columns)
 
 
@@ -278,6 +371,8 @@ def playground_run(request: HttpRequest, run_id: int) -> HttpResponse:
             "system": run.system,
             "temperature": run.temperature,
             "max_tokens": run.max_tokens,
+            "json_schema": json.dumps(run.json_schema, indent=2) if run.json_schema else "",
+            "tools": json.dumps(run.tools, indent=2) if run.tools else "",
         }
     )
     return _page(request, form=form, columns=[], run=run)
