@@ -227,3 +227,25 @@ def test_a_task_column_falls_back_and_says_so(
     expect(column.locator("[data-output]")).to_have_text(
         "Hello from claude-3-haiku-20240307: Name a bakery"
     )
+
+
+def test_structured_output_and_tool_calls_side_by_side(
+    page: Page, live_server: Any, editor: Any, fake_ai: FakeProvider
+) -> None:
+    services.update_task_config(task="agent", provider="openai", model="gpt-4o-mini")
+    services.update_task_config(task="video-slides", provider="openai", model="gpt-4.1")
+    sign_in(page, live_server.url)
+    # The agent column brings example tools; the slides column its schema.
+    page.goto(f"{live_server.url}/playground/?task=agent&prompt=Weather+in+Oslo%3F")
+    expect(page.get_by_label("Tools (JSON)")).to_have_value(re.compile("get_weather"))
+    page.get_by_role("button", name="Run").click()
+    expect(page).to_have_url(re.compile(r"/playground/runs/\d+/$"))
+    expect(result(page, 0)).to_contain_text('Tool call: get_weather({"city": ')
+
+    page.goto(f"{live_server.url}/playground/?task=video-slides&prompt=Owls")
+    expect(page.get_by_label("JSON schema")).to_have_value(re.compile("image_prompt"))
+    page.get_by_role("button", name="Run").click()
+    expect(page).to_have_url(re.compile(r"/playground/runs/\d+/$"))
+    expect(result(page, 0)).to_contain_text('"image_prompt":')
+    expect(result(page, 0)).to_contain_text("Answered by openai/gpt-4.1")
+    shoot(page, "playground-structured")
