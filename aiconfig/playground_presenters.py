@@ -109,7 +109,10 @@ def column_view(index: int, column: Column, result: Mapping[str, Any] | None = N
         answered_by=str(result.get("answered_by") or ""),
         fallback_used=bool(result.get("fallback_used")),
         attempts=tuple(_attempt_line(a) for a in result.get("attempts") or ()),
-        first_token=format_ms(result.get("first_token_ms")),
+        # A whole answer (JSON, tools, slides) has no first token to time.
+        first_token=format_ms(result.get("first_token_ms"))
+        if result.get("streamed", True)
+        else "not streamed",
         latency=format_ms(result.get("latency_ms")),
         tokens=format_tokens(result.get("input_tokens"), result.get("output_tokens")),
         cost=_cost(result.get("cost_usd")),

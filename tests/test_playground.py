@@ -458,6 +458,9 @@ def test_tools_make_every_column_a_chat_turn_showing_the_tool_calls(
     (column,) = PlaygroundRun.objects.get().columns
     assert column["status"] == "answered"
     assert column["text"].startswith('Tool call: get_weather({"city": ')
+    run = PlaygroundRun.objects.get()
+    page = client.get(f"/playground/runs/{run.pk}/").content.decode()
+    assert "not streamed" in page  # no time to first token for a whole answer
     sent = fake_ai.requests[-1].body
     assert sent["tools"][0]["function"]["name"] == "get_weather"
 

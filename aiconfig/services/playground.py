@@ -229,6 +229,7 @@ def _result(lane: _Lane, end: TaskRun | TaskFailed | str) -> dict[str, Any]:
         **lane.column.as_dict(),
         "text": "".join(lane.parts),
         "first_token_ms": round(lane.first_token_ms, 1) if lane.first_token_ms else None,
+        "streamed": not lane.whole,
         "latency_ms": round((time.perf_counter() - lane.started) * 1000, 1),
         "input_tokens": None,
         "output_tokens": None,
