@@ -486,3 +486,12 @@ def test_slides_and_agent_columns_prefill_the_schema_and_example_tools(editor: A
     html = signed_in(editor).get("/playground/?task=video-slides&task=agent").content.decode()
     assert "image_prompt" in html.split('id="id_json_schema"')[1].split("</textarea>")[0]
     assert "get_weather" in html.split('id="id_tools"')[1].split("</textarea>")[0]
+
+
+def test_a_providers_text_model_opens_in_the_playground(editor: Any) -> None:
+    html = signed_in(editor).get("/providers/").content.decode()
+    assert 'href="/playground/?model=openai/gpt-4o-mini">Try <span' in html
+    assert "/playground/?model=openai/dall-e-3" not in html  # images only: no text column
+    services.update_provider(name="openai", enabled=False)
+    html = signed_in(editor).get("/providers/").content.decode()
+    assert "/playground/?model=openai/" not in html  # a disabled provider cannot run
