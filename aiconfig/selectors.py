@@ -27,6 +27,7 @@ from aiconfig.models import (
     CallOutcome,
     ConfigChange,
     ModelPrice,
+    PlaygroundRun,
     Provider,
     TaskAssignment,
     TaskType,
@@ -402,3 +403,8 @@ def recent_failures(*, since: datetime | None = None, limit: int = 10) -> list[C
     if since is not None:
         failures = failures.filter(created_at__gte=since)
     return list(failures.order_by("-created_at", "-id")[:limit])
+
+
+def recent_playground_runs(*, limit: int = 20) -> list[PlaygroundRun]:
+    """The newest saved playground runs, with who ran them."""
+    return list(PlaygroundRun.objects.select_related("user")[:limit])

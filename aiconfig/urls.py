@@ -26,6 +26,22 @@ urlpatterns = [
     path("usage/", views.usage, name="usage"),
     path("usage/export.csv", views.usage_csv, name="usage_csv"),
     path("history/", views.history, name="history"),
+    path("playground/", views.playground_page, name="playground"),
+    path("playground/stream/", views.playground_stream, name="playground_stream"),
+    path("playground/runs/<int:run_id>/", views.playground_run, name="playground_run"),
+    path(
+        "playground/runs/<int:run_id>/export.json",
+        views.playground_export,
+        name="playground_export",
+    ),
+    path(
+        "playground/runs/<int:run_id>/export.md",
+        views.playground_export_markdown,
+        name="playground_export_markdown",
+    ),
+    path(
+        "playground/runs/<int:run_id>/promote/", views.playground_promote, name="playground_promote"
+    ),
     path("history/<int:change_id>/revert/", views.change_revert, name="change_revert"),
     path(
         "login/",

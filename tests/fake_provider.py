@@ -20,6 +20,7 @@ app) can provoke failures through ordinary configuration:
 - ``late-first-token-<seconds>``: waits that long before the first byte of the answer
   (a stream sends its headers at once, then waits)
 - ``stall-after-first``: streams one delta, then goes silent until the client hangs up
+- ``drip-<seconds>``: streams its words <seconds> apart (a slow model, seen word by word)
 
 `disconnects` lists the models whose client hung up while the server was waiting or
 trickling, so tests can prove that a timed-out or cancelled call closed its connection.
@@ -223,6 +224,13 @@ def _word_count(text: str) -> int:
 def _pieces(text: str) -> list[str]:
     """Split text into word-sized deltas whose concatenation is exactly `text`."""
     return [p for p in re.split(r"(?<=\s)(?=\S)", text) if p]
+
+
+def _drip(model: str) -> None:
+    """The pause after each streamed word of a ``drip-<seconds>`` model."""
+    drip = re.fullmatch(r"drip-(\d+(?:\.\d+)?)", model)
+    if drip:
+        time.sleep(float(drip.group(1)))
 
 
 def _text_of(content: Any) -> str:
@@ -765,6 +773,7 @@ class FakeProvider:
         h.sse(chunk({"role": "assistant", "content": ""}, None))
         for number, piece in enumerate(_pieces(text), start=1):
             h.sse(chunk({"content": piece}, None))
+            _drip(base["model"])
             if number == 1 and base["model"] == "break-stream":
                 h.drop_connection()
                 return
@@ -952,6 +961,7 @@ class FakeProvider:
                 "content_block_delta",
                 {"index": 0, "delta": {"type": "text_delta", "text": piece}},
             )
+            _drip(message["model"])
             if number == 1 and message["model"] == "break-stream":
                 h.drop_connection()
                 return

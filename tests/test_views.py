@@ -1059,6 +1059,7 @@ def test_role_groups_exist_and_grant_what_they_say(django_user_model: Any) -> No
             "configchange",
             "calllog",
             "modelprice",
+            "playgroundrun",  # saved playground runs (0006)
         )
     }
     member = django_user_model.objects.create_user(username="member", password="x")

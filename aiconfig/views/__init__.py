@@ -10,6 +10,14 @@ form posts and answer with a redirect or the whole page.
 from __future__ import annotations
 
 from aiconfig.views.history import change_revert, history
+from aiconfig.views.playground import (
+    playground_export,
+    playground_export_markdown,
+    playground_page,
+    playground_promote,
+    playground_run,
+    playground_stream,
+)
 from aiconfig.views.providers import (
     provider_add,
     provider_card,
@@ -26,6 +34,12 @@ __all__ = [
     "change_revert",
     "history",
     "model_options",
+    "playground_export",
+    "playground_export_markdown",
+    "playground_page",
+    "playground_promote",
+    "playground_run",
+    "playground_stream",
     "provider_add",
     "provider_card",
     "provider_edit",

@@ -1,6 +1,6 @@
 """Re-take the README's screenshots from a running app with demo data.
 
-    .venv/bin/python docs/screenshots/capture.py
+    .venv/bin/python docs/screenshots/capture.py [PAGE ...]   # tasks providers usage playground
 
 Starts the fake provider (tests/fake_provider.py) and a dev server on a throwaway
 SQLite database, configures a few tasks and providers, makes some calls (with a
@@ -14,12 +14,14 @@ from __future__ import annotations
 import datetime
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent
@@ -113,9 +115,63 @@ def seed(fake_openai: str, fake_anthropic: str, local_url: str) -> None:
     CallLog.objects.bulk_create(rows)
 
 
-def shoot(base: str) -> None:
-    """Sign in and capture each page."""
-    from playwright.sync_api import expect, sync_playwright
+def shoot_tasks(page: Any, base: str) -> None:
+    """The Tasks page with a "Try it" result."""
+    from playwright.sync_api import expect
+
+    card = page.locator("#task-text")
+    card.get_by_text("Try it", exact=True).click()
+    card.get_by_label("Prompt for text").fill("A tagline for a neighbourhood bakery")
+    card.get_by_role("button", name="Run").click()
+    expect(card.locator(".try-result")).to_contain_text("Answered by")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(OUT / "tasks.png"), full_page=True)
+
+
+def shoot_providers(page: Any, base: str) -> None:
+    """The Providers page after a connection test."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/providers/")
+    local = page.locator("#provider-local-vllm")
+    local.get_by_role("button", name="Test connection").click()
+    expect(local).to_contain_text("Connected")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(OUT / "providers.png"), full_page=True)
+
+
+def shoot_usage(page: Any, base: str) -> None:
+    """The Usage page."""
+    page.goto(f"{base}/usage/")
+    page.screenshot(path=str(OUT / "usage.png"), full_page=True)
+
+
+def shoot_playground(page: Any, base: str) -> None:
+    """A three-column comparison: the text task's chain, a fast model, a failing one."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(
+        f"{base}/playground/?task=text&model=openai/gpt-4o-mini&model=anthropic/fail-529"
+        "&prompt=A+tagline+for+a+neighbourhood+bakery&temperature=0.7&max_tokens=200"
+    )
+    page.get_by_role("button", name="Run").click()
+    expect(page).to_have_url(re.compile(r"/playground/runs/\d+/$"))
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(OUT / "playground.png"), full_page=True)
+
+
+PAGES = {
+    "tasks": shoot_tasks,
+    "providers": shoot_providers,
+    "usage": shoot_usage,
+    "playground": shoot_playground,
+}
+
+
+def shoot(base: str, pages: list[str]) -> None:
+    """Sign in and capture each of `pages` (every page when empty)."""
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -128,29 +184,17 @@ def shoot(base: str) -> None:
         page.get_by_label("Username").fill(USER)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
-
-        card = page.locator("#task-text")
-        card.get_by_text("Try it", exact=True).click()
-        card.get_by_label("Prompt for text").fill("A tagline for a neighbourhood bakery")
-        card.get_by_role("button", name="Run").click()
-        expect(card.locator(".try-result")).to_contain_text("Answered by")
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(OUT / "tasks.png"), full_page=True)
-
-        page.goto(f"{base}/providers/")
-        local = page.locator("#provider-local-vllm")
-        local.get_by_role("button", name="Test connection").click()
-        expect(local).to_contain_text("Connected")
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(OUT / "providers.png"), full_page=True)
-
-        page.goto(f"{base}/usage/")
-        page.screenshot(path=str(OUT / "usage.png"), full_page=True)
+        for name in pages or PAGES:
+            PAGES[name](page, base)
         browser.close()
 
 
 def main() -> None:
     """Fake provider, demo data, dev server, screenshots; then clean up."""
+    pages = sys.argv[1:]
+    unknown = set(pages) - set(PAGES)
+    if unknown:
+        sys.exit(f"Unknown page(s): {', '.join(sorted(unknown))}; choose from {', '.join(PAGES)}")
     sys.path.insert(0, str(ROOT))
     from tests.fake_provider import FakeProvider
 
@@ -181,11 +225,11 @@ def main() -> None:
                     if sock.connect_ex(("127.0.0.1", port)) == 0:
                         break
                 time.sleep(0.1)
-            shoot(f"http://127.0.0.1:{port}")
+            shoot(f"http://127.0.0.1:{port}", pages)
         finally:
             server.terminate()
             server.wait()
-    print(f"Saved tasks.png, providers.png and usage.png in {OUT}")
+    print(f"Saved {', '.join(f'{name}.png' for name in pages or PAGES)} in {OUT}")
 
 
 if __name__ == "__main__":
