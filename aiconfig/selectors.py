@@ -22,6 +22,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from aiconfig.exceptions import UnknownTask
+from aiconfig.latency import hour_of
 from aiconfig.models import (
     CallLog,
     CallOutcome,
@@ -30,6 +31,7 @@ from aiconfig.models import (
     Provider,
     TaskAssignment,
     TaskType,
+    UsageRollup,
 )
 from aiconfig.snapshots import (
     ConfigSnapshot,
@@ -136,6 +138,8 @@ def _load_prices() -> dict[tuple[str, str, str, str], PriceOverride]:
             input_per_million=p.input_per_million,
             output_per_million=p.output_per_million,
             per_image=p.per_image,
+            cached_input_per_million=p.cached_input_per_million,
+            cache_write_per_million=p.cache_write_per_million,
         )
         for p in ModelPrice.objects.all()
     }
@@ -402,3 +406,49 @@ def recent_failures(*, since: datetime | None = None, limit: int = 10) -> list[C
     if since is not None:
         failures = failures.filter(created_at__gte=since)
     return list(failures.order_by("-created_at", "-id")[:limit])
+
+
+# --- usage rollup ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RollupDrift:
+    """Call-log rows and the attempts the rollup counts for them, since `since`."""
+
+    since: datetime
+    log_rows: int
+    rollup_attempts: int
+
+    @property
+    def in_step(self) -> bool:
+        """Whether the rollup counts exactly the rows the call log holds."""
+        return self.log_rows == self.rollup_attempts
+
+
+def last_prune_cutoff() -> datetime | None:
+    """Up to when the call log was last pruned (the rollup alone holds what came before)."""
+    change = (
+        ConfigChange.objects.filter(
+            target_type=ConfigChange.Target.CALLLOG, action=ConfigChange.Action.DELETE
+        )
+        .order_by("-created_at", "-id")
+        .only("before")
+        .first()
+    )
+    raw = (change.before or {}).get("older_than") if change else None
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+
+
+def rollup_drift(*, window: timedelta = timedelta(days=1)) -> RollupDrift:
+    """Compare the call log with the rollup over the last `window` (whole hours).
+
+    Two indexed range aggregates, cheap enough for `manage.py check`. Hours a prune
+    cut into are left out: their rollup rightly counts rows the log no longer has.
+    """
+    since = hour_of(timezone.now() - window)
+    cutoff = last_prune_cutoff()
+    if cutoff is not None and cutoff > since:
+        since = hour_of(cutoff) + timedelta(hours=1)
+    log_rows = CallLog.objects.filter(created_at__gte=since).count()
+    attempts = UsageRollup.objects.filter(hour__gte=since).aggregate(n=Sum("attempts"))["n"]
+    return RollupDrift(since=since, log_rows=log_rows, rollup_attempts=attempts or 0)
