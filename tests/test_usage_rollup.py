@@ -249,3 +249,88 @@ def _command(*args: str) -> str:
     with contextlib.redirect_stdout(out):
         call_command(*args, stdout=out)
     return out.getvalue()
+
+
+def spread_directly(count: int, *, days: float, seed: int) -> None:
+    """Rows over the last `days`, several tasks and models, skewed latencies, some unpriced."""
+    rng = random.Random(seed)
+    now = timezone.now()
+    CallLog.objects.bulk_create(
+        CallLog(
+            created_at=now - timedelta(seconds=rng.uniform(0, days * 86400)),
+            task=rng.choice(["text", "agent"]),
+            operation="text",
+            provider="openai",
+            model=rng.choice(["gpt-4.1", "gpt-4o-mini"]),
+            attempt=rng.choice([1, 1, 1, 2]),
+            is_fallback=rng.random() < 0.1,
+            outcome=rng.choice(["success"] * 17 + ["error", "timed_out", "cancelled"]),
+            latency_ms=rng.lognormvariate(6, 1.1),
+            input_tokens=rng.randint(1, 900),
+            output_tokens=rng.randint(1, 300),
+            image_count=rng.choice([0, 0, 0, 1]),
+            cost_usd=None if rng.random() < 0.05 else Decimal(rng.randint(1, 10**6)) / 10**8,
+            source="code",
+        )
+        for _ in range(count)
+    )
+
+
+def exact_costs(since: Any, task: str | None) -> dict[tuple[str, str, str], Decimal | None]:
+    """Cost per key summed in Python decimals (SQLite's SUM of a decimal column is a float)."""
+    logs = CallLog.objects.all()
+    if since is not None:
+        logs = logs.filter(created_at__gte=since)
+    if task:
+        logs = logs.filter(task=task)
+    costs: dict[tuple[str, str, str], Decimal | None] = {}
+    for *key, cost in logs.values_list("task", "provider", "model", "cost_usd"):
+        before = costs.get(tuple(key))
+        if cost is not None:
+            costs[tuple(key)] = (before or Decimal(0)) + cost
+        else:
+            costs.setdefault(tuple(key), None)
+    return costs
+
+
+def assert_same_report(since: Any, task: str | None = None) -> None:
+    fast = selectors.usage_summary(since=since, task=task)
+    exact = selectors._usage_summary_from_log(since=since, task=task)
+    assert [(r.task, r.provider, r.model) for r in fast] == [
+        (r.task, r.provider, r.model) for r in exact
+    ]
+    for got, want in zip(fast, exact, strict=True):
+        counts = ("calls", "errors", "fallbacks", "input_tokens", "output_tokens", "images")
+        for name in (*counts, "unpriced_calls"):
+            assert getattr(got, name) == getattr(want, name), name
+        assert got.cost_usd == exact_costs(since, task)[(got.task, got.provider, got.model)]
+        for name in ("p50_latency_ms", "p95_latency_ms"):
+            assert abs(getattr(got, name) - getattr(want, name)) / getattr(want, name) < 0.05
+
+
+@pytest.mark.django_db
+def test_the_usage_summary_read_from_the_rollup_matches_the_call_log() -> None:
+    spread_directly(6000, days=10, seed=3)
+    rebuild_rollup()
+    now = timezone.now()
+    for since in (now - timedelta(days=7, minutes=17), now - timedelta(hours=30), None):
+        assert_same_report(since)
+    assert_same_report(now - timedelta(days=3), task="agent")
+
+
+@pytest.mark.django_db
+def test_the_usage_summary_keeps_pruned_months_and_reads_the_log_when_the_rollup_lags() -> None:
+    spread_directly(500, days=60, seed=4)
+    rebuild_rollup()
+    everything = sum(r.calls for r in selectors.usage_summary())
+    assert everything == 500
+    prune_call_log(older_than=timezone.now() - timedelta(days=30))
+    # The pruned month is still in the report: only the rollup has it now.
+    assert sum(r.calls for r in selectors.usage_summary()) == everything
+    # Rows written around the services show up at once (read from the log) until rebuilt.
+    insert_directly(9, hours_ago=5, seed=9)
+    recent = timezone.now() - timedelta(days=2)
+    exact = selectors._usage_summary_from_log(since=recent)
+    assert selectors.usage_summary(since=recent) == exact  # read from the log, rows and all
+    rebuild_rollup()
+    assert_same_report(recent)
