@@ -30,10 +30,12 @@ from tests.fake_provider import FakeProvider
 ANTHROPIC_FALLBACK = ("anthropic", "claude-3-5-sonnet-20241022")
 
 
-def force(task: str, provider: str, model: str, *fallbacks: tuple[str, str]) -> None:
+def force(
+    task: str, provider: str, model: str, *fallbacks: tuple[str, str], retries: int = 0
+) -> None:
     assignment = TaskAssignment.objects.get(task__name=task)
     TaskAssignment.objects.filter(pk=assignment.pk).update(
-        provider=provider, model=model, timeout_seconds=10
+        provider=provider, model=model, timeout_seconds=10, max_retries=retries
     )
     assignment.fallbacks.all().delete()
     TaskFallback.objects.bulk_create(
@@ -64,6 +66,9 @@ def calls_of_every_kind() -> None:
     calls.generate_text(prompt="and again, same hour, same key")
     force("text", "openai", "fail-500", ANTHROPIC_FALLBACK)
     calls.generate_text(prompt="served by the fallback")
+    # A retry: two rows of one call with the same key, merged into one upsert.
+    force("text", "openai", "fail-503", ANTHROPIC_FALLBACK, retries=1)
+    calls.generate_text(prompt="retried, then served by the fallback")
     force("text", "openai", "fail-400")
     with pytest.raises(TaskFailed):
         calls.generate_text(prompt="fails for the user")
@@ -89,9 +94,9 @@ def test_the_rollup_equals_the_call_log_after_calls_of_every_kind(wired: FakePro
     assert table() == recomputed()
     totals = {f: sum(v[0][i] for v in table().values()) for i, f in enumerate(SUM_FIELDS)}
     assert totals["attempts"] == CallLog.objects.count()
-    assert totals["calls"] == CallLog.objects.filter(attempt=1).count() == 9
-    assert totals["fallbacks"] == 1
-    assert totals["errors"] == 2  # the 500 and the 400; a cancel is not an error
+    assert totals["calls"] == CallLog.objects.filter(attempt=1).count() == 10
+    assert totals["fallbacks"] == 2
+    assert totals["errors"] == 4  # 500, two 503s and the 400; a cancel is not an error
     assert totals["unpriced"] == 1
     assert totals["images"] == 1
     assert (totals["cache_read_tokens"], totals["cache_write_tokens"]) == (1000, 200)
@@ -119,11 +124,11 @@ def test_rows_and_rollup_are_written_together_or_not_at_all(
     real = call_log.add_to_rollup
     failures = iter([DatabaseError("rollup write failed")])
 
-    def flaky(rows: Any, *, connection: Any) -> None:
+    def flaky(rows: Any, **kwargs: Any) -> None:
         error = next(failures, None)
         if error is not None:
             raise error
-        real(rows, connection=connection)
+        real(rows, **kwargs)
 
     monkeypatch.setattr(call_log, "add_to_rollup", flaky)
     run = calls.generate_text(prompt="second")

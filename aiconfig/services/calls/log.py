@@ -138,6 +138,10 @@ def insert_call_log(rows: Sequence[CallLog], *, using: Any = None) -> None:
     if not rows:
         return
     connection = using if using is not None else log_connection()
+    if connection.vendor == "postgresql":
+        # One statement (the insert as a data-modifying WITH): atomic on its own.
+        add_to_rollup(rows, connection=connection, with_statement=_insert_sql(rows, connection))
+        return
     if not connection.get_autocommit():
         # Already inside a transaction (a test's): it commits or rolls back both.
         _insert_rows(rows, connection)
@@ -158,7 +162,14 @@ def insert_call_log(rows: Sequence[CallLog], *, using: Any = None) -> None:
 
 
 def _insert_rows(rows: Sequence[CallLog], connection: Any) -> None:
-    """Insert call-log rows with one statement.
+    """Insert call-log rows with one statement."""
+    sql, params = _insert_sql(rows, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _insert_sql(rows: Sequence[CallLog], connection: Any) -> tuple[str, list[Any]]:
+    """The one INSERT of call-log rows, and its parameters.
 
     This is on every call's path: `bulk_create` spends ~0.2 ms compiling SQL and
     opening a transaction for a single row, five times the insert itself. Values
@@ -177,8 +188,7 @@ def _insert_rows(rows: Sequence[CallLog], connection: Any) -> None:
         for row in rows
         for field in _LOG_FIELDS
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return sql, params
 
 
 _own = threading.local()
