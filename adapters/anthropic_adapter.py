@@ -405,9 +405,35 @@ def _joined_text(message: Message) -> str:
 def _usage(usage: Any) -> Usage:
     if usage is None:
         return Usage()
-    return Usage(
+    return _anthropic_usage(
         input_tokens=int_or_none(getattr(usage, "input_tokens", None)),
         output_tokens=int_or_none(getattr(usage, "output_tokens", None)),
+        cache_read=int_or_none(getattr(usage, "cache_read_input_tokens", None)),
+        cache_write=int_or_none(getattr(usage, "cache_creation_input_tokens", None)),
+    )
+
+
+def _anthropic_usage(
+    *,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cache_read: int | None,
+    cache_write: int | None,
+) -> Usage:
+    """Anthropic's counts in our convention: `input_tokens` including the cached ones.
+
+    Anthropic reports cache reads and writes *on top of* `input_tokens` (which counts
+    only the uncached rest); priced as reported, a mostly cached prompt would cost a
+    fraction of what is billed.
+    """
+    total = input_tokens
+    if total is not None:
+        total += (cache_read or 0) + (cache_write or 0)
+    return Usage(
+        input_tokens=total,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
     )
 
 
@@ -497,6 +523,8 @@ class _EventReader:
         self.model = request.model
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
+        self.cache_read: int | None = None
+        self.cache_write: int | None = None
         self.stop_reason: str | None = None
         self.finished = False
 
@@ -506,7 +534,12 @@ class _EventReader:
             kind = event.type
             if kind == "message_start":
                 self.model = event.message.model or self.model
-                self.input_tokens = int_or_none(getattr(event.message.usage, "input_tokens", None))
+                start_usage = event.message.usage
+                self.input_tokens = int_or_none(getattr(start_usage, "input_tokens", None))
+                self.cache_read = int_or_none(getattr(start_usage, "cache_read_input_tokens", None))
+                self.cache_write = int_or_none(
+                    getattr(start_usage, "cache_creation_input_tokens", None)
+                )
             elif kind == "content_block_delta":
                 if event.delta.type == "text_delta":
                     text = event.delta.text
@@ -516,6 +549,13 @@ class _EventReader:
                 late_input = int_or_none(getattr(usage, "input_tokens", None))
                 if late_input is not None:
                     self.input_tokens = late_input
+                # message_delta's counts are cumulative: a late figure replaces the first.
+                late_read = int_or_none(getattr(usage, "cache_read_input_tokens", None))
+                if late_read is not None:
+                    self.cache_read = late_read
+                late_write = int_or_none(getattr(usage, "cache_creation_input_tokens", None))
+                if late_write is not None:
+                    self.cache_write = late_write
                 self.stop_reason = event.delta.stop_reason or self.stop_reason
             elif kind == "message_stop":
                 self.finished = True
@@ -529,7 +569,12 @@ class _EventReader:
         return TextResult(
             text="".join(self.parts),
             model=self.model,
-            usage=Usage(input_tokens=self.input_tokens, output_tokens=self.output_tokens),
+            usage=_anthropic_usage(
+                input_tokens=self.input_tokens,
+                output_tokens=self.output_tokens,
+                cache_read=self.cache_read,
+                cache_write=self.cache_write,
+            ),
             latency_ms=elapsed_ms(self.start),
             finish_reason=self.stop_reason,
         )

@@ -47,11 +47,22 @@ class ClientConfig:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token and image counts reported by the provider (None when not reported)."""
+    """Token and image counts reported by the provider (None when not reported).
+
+    One convention whatever the wire format, the one prices are computed with:
+    `input_tokens` is the whole prompt, cache reads and writes included (OpenAI's
+    `prompt_tokens`; Anthropic's `input_tokens` plus its two cache counts, which it
+    reports on top). `cache_read_tokens` and `cache_write_tokens` are the parts of it
+    read from / written to the provider's prompt cache (billed at their own rates);
+    `reasoning_tokens` is the part of `output_tokens` spent thinking (billed as output).
+    """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
     image_count: int = 0
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

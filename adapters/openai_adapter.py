@@ -280,6 +280,9 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
                     input_tokens=int_or_none(getattr(usage, "input_tokens", None)),
                     output_tokens=int_or_none(getattr(usage, "output_tokens", None)),
                     image_count=len(images),
+                    cache_read_tokens=int_or_none(
+                        getattr(getattr(usage, "input_tokens_details", None), "cached_tokens", None)
+                    ),
                 ),
                 latency_ms=elapsed_ms(start),
             )
@@ -509,9 +512,15 @@ def _expect[T](ctx: ErrorContext, value: object, cls: type[T]) -> T:
 def _chat_usage(usage: Any) -> Usage:
     if usage is None:
         return Usage()
+    # Cached tokens are part of `prompt_tokens` and reasoning tokens part of
+    # `completion_tokens`, which is our convention already: no arithmetic here.
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    completion_details = getattr(usage, "completion_tokens_details", None)
     return Usage(
         input_tokens=int_or_none(getattr(usage, "prompt_tokens", None)),
         output_tokens=int_or_none(getattr(usage, "completion_tokens", None)),
+        cache_read_tokens=int_or_none(getattr(prompt_details, "cached_tokens", None)),
+        reasoning_tokens=int_or_none(getattr(completion_details, "reasoning_tokens", None)),
     )
 
 

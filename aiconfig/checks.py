@@ -16,7 +16,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Warning
 from django.db import DatabaseError
 
-from aiconfig.selectors import load_snapshot
+from aiconfig.selectors import load_snapshot, rollup_drift
 from aiconfig.validation import check_snapshot
 
 _strict: ContextVar[bool] = ContextVar("aiconfig_strict_checks", default=False)
@@ -88,3 +88,24 @@ def check_ai_config(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
         else:
             messages.append(Warning(problem.message, hint=problem.fix, id=f"aiconfig.W{number}"))
     return messages
+
+
+def check_usage_rollup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when the usage rollup does not sum the last day's call log exactly."""
+    try:
+        drift = rollup_drift()
+    except DatabaseError:
+        return []  # tables not created yet
+    if drift.in_step:
+        return []
+    return [
+        Warning(
+            f"The usage rollup is out of date: since {drift.since:%Y-%m-%d %H:00 %Z} the call "
+            f"log has {drift.log_rows} rows but the rollup counts {drift.rollup_attempts}.",
+            hint=(
+                "Run `python manage.py ai_usage rebuild --since "
+                f"{drift.since:%Y-%m-%d}` (rows were written to the call log some other way)."
+            ),
+            id="aiconfig.W201",
+        )
+    ]

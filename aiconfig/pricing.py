@@ -9,6 +9,7 @@ else is unknown and stays None: an unknown price is never reported as $0.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
@@ -56,9 +57,38 @@ DEFAULT_IMAGE_QUALITY: dict[str, str] = {"dall-e-3": "standard", "dall-e-2": "st
 PriceTable = Mapping[tuple[str, str, str, str], PriceOverride]
 
 
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """USD per million tokens: input, output, and cache reads/writes (None: input's rate)."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+
+    def cost(self, usage: Usage) -> Decimal | None:
+        """The cost of `usage` (None without input and output counts).
+
+        `usage.input_tokens` includes the cached tokens (see `adapters.Usage`): only
+        the rest is billed at the input rate.
+        """
+        if usage.input_tokens is None or usage.output_tokens is None:
+            return None
+        read = usage.cache_read_tokens or 0
+        write = usage.cache_write_tokens or 0
+        uncached = max(0, usage.input_tokens - read - write)
+        total = (
+            uncached * self.input
+            + read * (self.input if self.cache_read is None else self.cache_read)
+            + write * (self.input if self.cache_write is None else self.cache_write)
+            + usage.output_tokens * self.output
+        )
+        return total / MILLION
+
+
 @lru_cache(maxsize=1024)
-def _linear_token_rates(pricing_id: str, model: str) -> tuple[Decimal, Decimal] | None:
-    """Per-million input/output rates when the model's price is a plain pair.
+def _linear_token_rates(pricing_id: str, model: str) -> Rates | None:
+    """Per-million rates when the model's price is flat (no tiers, no time of day).
 
     genai-prices takes ~0.1 ms per calculation; for the common flat-priced model the
     rates are looked up once per process. Tiered or time-dependent prices return
@@ -71,22 +101,38 @@ def _linear_token_rates(pricing_id: str, model: str) -> tuple[Decimal, Decimal] 
     prices = info.prices
     if not isinstance(prices, price_types.ModelPrice):
         return None
-    rates = (getattr(prices, "input_mtok", None), getattr(prices, "output_mtok", None))
-    if all(isinstance(rate, Decimal) for rate in rates):
-        return rates  # type: ignore[return-value]
-    return None
+    rates = [getattr(prices, name, None) for name in _RATE_NAMES]
+    if not all(isinstance(rate, Decimal) for rate in rates[:2]):
+        return None
+    if not all(rate is None or isinstance(rate, Decimal) for rate in rates[2:]):
+        return None  # tiered cache prices: the full calculation
+    return Rates(*rates)
+
+
+_RATE_NAMES = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
 
 
 def token_cost(*, pricing_id: str, model: str, usage: Usage) -> Decimal | None:
-    """Cost of a token-billed call from the bundled price data, or None if unknown."""
+    """Cost of a token-billed call from the bundled price data, or None if unknown.
+
+    Cache reads and writes are priced at the model's cache rates (the input rate
+    where it has none), as genai-prices does: its `input_tokens` is the whole
+    prompt, cached tokens included, which is `adapters.Usage`'s convention too.
+    """
     if not pricing_id or usage.input_tokens is None or usage.output_tokens is None:
         return None
     rates = _linear_token_rates(pricing_id, model)
     if rates is not None:
-        return (usage.input_tokens * rates[0] + usage.output_tokens * rates[1]) / MILLION
+        return rates.cost(usage)
+    counts = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+    }
     try:
         result = calc_price(
-            PriceUsage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
+            PriceUsage(**{name: n for name, n in counts.items() if n}),
             model_ref=model,
             provider_id=pricing_id,
         )
@@ -159,10 +205,10 @@ def _raw_cost(
         return unit * usage.image_count if unit is not None else None
     override = _override(prices, provider.name, model)
     if override is not None and (override.input_per_million or override.output_per_million):
-        if usage.input_tokens is None or usage.output_tokens is None:
-            return None
-        return (
-            usage.input_tokens * (override.input_per_million or Decimal(0))
-            + usage.output_tokens * (override.output_per_million or Decimal(0))
-        ) / MILLION
+        return Rates(
+            input=override.input_per_million or Decimal(0),
+            output=override.output_per_million or Decimal(0),
+            cache_read=override.cached_input_per_million,
+            cache_write=override.cache_write_per_million,
+        ).cost(usage)
     return token_cost(pricing_id=provider.pricing_id, model=model, usage=usage)

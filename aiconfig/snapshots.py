@@ -29,6 +29,9 @@ class PriceOverride:
     input_per_million: Decimal | None
     output_per_million: Decimal | None
     per_image: Decimal | None
+    # Cache reads / writes; None: billed at the input price.
+    cached_input_per_million: Decimal | None = None
+    cache_write_per_million: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

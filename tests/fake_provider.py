@@ -21,6 +21,10 @@ app) can provoke failures through ordinary configuration:
   (a stream sends its headers at once, then waits)
 - ``stall-after-first``: streams one delta, then goes silent until the client hangs up
 - ``drip-<seconds>``: streams its words <seconds> apart (a slow model, seen word by word)
+- ``...cached-<n>`` (anywhere in the name, e.g. ``claude-sonnet-4-0-cached-1000-write-200``):
+  succeeds reporting n prompt tokens read from the cache (``-write-<m>``: m written to it,
+  Anthropic only) and ``...reasoning-<n>`` n reasoning tokens (OpenAI only), each in its
+  API's own convention, plain and streamed
 
 `disconnects` lists the models whose client hung up while the server was waiting or
 trickling, so tests can prove that a timed-out or cancelled call closed its connection.
@@ -721,11 +725,19 @@ class FakeProvider:
         output_tokens = _word_count(text) or (
             _word_count(json.dumps(tool_calls)) if tool_calls else 0
         )
-        usage = {
+        cached, _, reasoning = _cache_scenario(model)
+        # As OpenAI reports them: cached tokens are part of prompt_tokens, reasoning
+        # tokens part of completion_tokens.
+        input_tokens += cached
+        output_tokens += reasoning
+        usage: dict[str, Any] = {
             "prompt_tokens": input_tokens,
             "completion_tokens": output_tokens,
             "total_tokens": input_tokens + output_tokens,
         }
+        if cached or reasoning:
+            usage["prompt_tokens_details"] = {"cached_tokens": cached, "audio_tokens": 0}
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
         created = int(time.time())
         base = {"id": f"chatcmpl-fake-{cid}", "created": created, "model": model}
 
@@ -933,6 +945,14 @@ class FakeProvider:
             "stop_sequence": None,
             "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
         }
+        cached, written, _ = _cache_scenario(model)
+        if cached or written:
+            # As Anthropic reports them: on top of input_tokens (the uncached rest).
+            message["usage"] = {
+                **message["usage"],
+                "cache_read_input_tokens": cached,
+                "cache_creation_input_tokens": written,
+            }
         if body.get("stream"):
             if any(b["type"] != "text" for b in content):
                 self._error(h, ANTHROPIC, 400, "The fake does not stream tool use.")
@@ -950,7 +970,10 @@ class FakeProvider:
             **message,
             "content": [],
             "stop_reason": None,
-            "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
+            "usage": {
+                **{k: v for k, v in usage.items() if k != "output_tokens"},
+                "output_tokens": 1,
+            },
         }
         h.start_sse()
         send("message_start", {"message": start})
@@ -978,8 +1001,26 @@ class FakeProvider:
             "message_delta",
             {
                 "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                "usage": {"output_tokens": usage["output_tokens"]},
+                # Like the real API since 2025, the final counts (cumulative) again.
+                "usage": usage,
             },
         )
         send("message_stop", {})
         h.end_sse()
+
+
+def _cache_scenario(model: str) -> tuple[int, int, int]:
+    """Prompt-cache usage a model name asks for: (cache reads, cache writes, reasoning).
+
+    `...cached-<reads>` reports that many prompt tokens read from the cache,
+    `...cached-<reads>-write-<writes>` also cache writes (Anthropic only: OpenAI
+    reports none), `...reasoning-<n>` that many reasoning tokens (OpenAI only). The
+    counts are added to what the prompt itself would count, in each API's own way.
+    """
+    cache = re.search(r"cached-(\d+)(?:-write-(\d+))?", model)
+    reasoning = re.search(r"reasoning-(\d+)", model)
+    return (
+        int(cache.group(1)) if cache else 0,
+        int(cache.group(2) or 0) if cache else 0,
+        int(reasoning.group(1)) if reasoning else 0,
+    )

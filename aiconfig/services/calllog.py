@@ -47,7 +47,9 @@ def prune_call_log(
 
     A dry run only counts. A prune that removes rows adds one `ConfigChange`
     (target "calllog", action delete) saying how many rows went and up to when, so
-    the history shows who emptied the log; it cannot be reverted.
+    the history shows who emptied the log; it cannot be reverted. The usage rollup
+    keeps the pruned rows' sums (reports over those months still work), and
+    `ai_usage rebuild` never recomputes the hours before the cutoff.
     """
     if dry_run:
         rows = count_prunable(older_than=older_than)

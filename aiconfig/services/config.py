@@ -721,8 +721,13 @@ def save_model_price(
     image_quality: str = "",
     channel: str = Channel.CODE,
     user: User = None,
+    cached_input_per_million: Decimal | str | None = None,
+    cache_write_per_million: Decimal | str | None = None,
 ) -> None:
-    """Set a price that overrides the bundled prices for one provider's model."""
+    """Set a price that overrides the bundled prices for one provider's model.
+
+    Cache rates left blank bill cache reads / writes at the input price.
+    """
     provider, model = provider.strip().lower(), model.strip()
     if not provider or not model:
         raise ValidationError("A price needs a provider and a model.")
@@ -735,6 +740,8 @@ def save_model_price(
         ("input_per_million", input_per_million),
         ("output_per_million", output_per_million),
         ("per_image", per_image),
+        ("cached_input_per_million", cached_input_per_million),
+        ("cache_write_per_million", cache_write_per_million),
     ):
         try:
             value = None if raw in (None, "") else Decimal(str(raw))

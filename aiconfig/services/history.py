@@ -80,6 +80,8 @@ def price_state(price: ModelPrice) -> State:
         "input_per_million": _dec(price.input_per_million),
         "output_per_million": _dec(price.output_per_million),
         "per_image": _dec(price.per_image),
+        "cached_input_per_million": _dec(price.cached_input_per_million),
+        "cache_write_per_million": _dec(price.cache_write_per_million),
     }
 
 

@@ -1,4 +1,8 @@
-"""`manage.py ai_usage`: the call log summed by task, provider and model; `prune` trims it."""
+"""`manage.py ai_usage`: the call log summed by task, provider and model.
+
+`prune` trims the call log (the usage rollup keeps the sums); `rebuild` recomputes
+the rollup from the call log.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +18,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from aiconfig.exports import write_csv
+from aiconfig.latency import hour_of
 from aiconfig.models import Channel
 from aiconfig.presenters import USAGE_COLUMNS, usage_record
 from aiconfig.selectors import usage_summary
 from aiconfig.services.calllog import count_prunable, prune_call_log
+from aiconfig.services.rollup import rebuild_rollup, rebuild_start
 
 RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -45,7 +51,7 @@ class Command(BaseCommand):
 
     help = (
         "Summarise the call log by task, provider and model, or: "
-        "prune --older-than 180d [--dry-run] [--yes]."
+        "prune --older-than 180d [--dry-run] [--yes], or rebuild [--since 7d]."
     )
     requires_system_checks: list[str] = []
 
@@ -67,11 +73,22 @@ class Command(BaseCommand):
         prune.add_argument(
             "--yes", "--no-input", action="store_true", dest="yes", help="Do not ask to confirm."
         )
+        rebuild = sub.add_parser(
+            "rebuild", help="Recompute the hourly usage rollup from the call log."
+        )
+        rebuild.add_argument(
+            "--since",
+            dest="rebuild_since",
+            help="Only from this hour on: 2026-11-01, an ISO datetime, or 24h / 7d.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Print the summary in the chosen format, or prune."""
         if options.get("action") == "prune":
             self._prune(options)
+            return
+        if options.get("action") == "rebuild":
+            self._rebuild(options)
             return
         try:
             since = parse_when(options["since"]) if options["since"] else None
@@ -115,6 +132,23 @@ class Command(BaseCommand):
         result = prune_call_log(older_than=cutoff, channel=Channel.CLI)
         recorded = f" (recorded as change #{result.change.pk})" if result.change else ""
         self.stdout.write(f"Deleted {result.rows} call-log rows older than {when}{recorded}.")
+
+    def _rebuild(self, options: dict[str, Any]) -> None:
+        raw = options.get("rebuild_since") or options.get("since")
+        try:
+            since = parse_when(raw) if raw else None
+        except ValueError as exc:
+            raise CommandError(
+                f"Cannot read '{exc}' as a date: use 2026-11-01, 2026-11-01T09:00, 24h or 7d."
+            ) from exc
+        start = rebuild_start(since=since)
+        written = rebuild_rollup(since=since)
+        where = f"from {start:%Y-%m-%d %H:00 %Z}".strip() if start else "for the whole call log"
+        self.stdout.write(f"Rebuilt the usage rollup {where}: {written} rows.")
+        if start is not None and (since is None or start > hour_of(since)):
+            self.stdout.write(
+                "Earlier hours were pruned from the call log; their rollup rows were kept."
+            )
 
     def _table(self, rows: list[dict[str, Any]]) -> None:
         if not rows:

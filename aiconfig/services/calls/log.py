@@ -32,6 +32,7 @@ from aiconfig.models import CallLog, CallOutcome, Channel
 from aiconfig.services.calls.plan import Step
 from aiconfig.services.calls.results import Attempt, Cancelled
 from aiconfig.services.history import User, known_user
+from aiconfig.services.rollup import add_to_rollup
 from aiconfig.snapshots import TaskConfig
 
 logger = logging.getLogger("aiconfig.services.calls")
@@ -102,6 +103,9 @@ class CallRecord:
                 input_tokens=usage.input_tokens if usage else None,
                 output_tokens=usage.output_tokens if usage else None,
                 image_count=usage.image_count if usage else 0,
+                cache_read_tokens=usage.cache_read_tokens if usage else None,
+                cache_write_tokens=usage.cache_write_tokens if usage else None,
+                reasoning_tokens=usage.reasoning_tokens if usage else None,
                 cost_usd=cost,
                 source=self.source if self.source in _CHANNELS else Channel.CODE,
                 user=known_user(self.user),
@@ -126,16 +130,52 @@ _LOG_FIELDS = tuple(f for f in CallLog._meta.concrete_fields if not f.primary_ke
 
 
 def insert_call_log(rows: Sequence[CallLog], *, using: Any = None) -> None:
-    """Insert call-log rows with one statement (on `using`, a connection; default: the log's).
+    """Insert call-log rows and add them to the usage rollup, in one transaction.
+
+    On `using`, a connection (default: the log's). The rollup is updated in the same
+    transaction as the insert so the two never drift: both are written or neither.
+    """
+    if not rows:
+        return
+    connection = using if using is not None else log_connection()
+    if connection.vendor == "postgresql":
+        # One statement (the insert as a data-modifying WITH): atomic on its own.
+        add_to_rollup(rows, connection=connection, with_statement=_insert_sql(rows, connection))
+        return
+    if not connection.get_autocommit():
+        # Already inside a transaction (a test's): it commits or rolls back both.
+        _insert_rows(rows, connection)
+        add_to_rollup(rows, connection=connection)
+        return
+    connection.set_autocommit(False)
+    try:
+        _insert_rows(rows, connection)
+        add_to_rollup(rows, connection=connection)
+        connection.commit()
+    except BaseException:
+        with contextlib.suppress(DatabaseFailure):
+            connection.rollback()
+        raise
+    finally:
+        with contextlib.suppress(DatabaseFailure):
+            connection.set_autocommit(True)
+
+
+def _insert_rows(rows: Sequence[CallLog], connection: Any) -> None:
+    """Insert call-log rows with one statement."""
+    sql, params = _insert_sql(rows, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _insert_sql(rows: Sequence[CallLog], connection: Any) -> tuple[str, list[Any]]:
+    """The one INSERT of call-log rows, and its parameters.
 
     This is on every call's path: `bulk_create` spends ~0.2 ms compiling SQL and
     opening a transaction for a single row, five times the insert itself. Values
     still go through each field's own database preparation, so types come out as
     the ORM would write them on any backend.
     """
-    if not rows:
-        return
-    connection = using if using is not None else log_connection()
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in _LOG_FIELDS)
     one_row = "(" + ", ".join(["%s"] * len(_LOG_FIELDS)) + ")"
@@ -148,8 +188,7 @@ def insert_call_log(rows: Sequence[CallLog], *, using: Any = None) -> None:
         for row in rows
         for field in _LOG_FIELDS
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return sql, params
 
 
 _own = threading.local()

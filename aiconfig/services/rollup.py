@@ -1,0 +1,244 @@
+"""The usage rollup: the call log summed per hour, kept up to date with every call.
+
+`add_to_rollup` runs in the transaction that inserts the call-log rows (see
+`aiconfig.services.calls.log.insert_call_log`), one `INSERT ... ON CONFLICT DO
+UPDATE` per row, so the rollup can never disagree with the log it sums. It works the
+same on SQLite and PostgreSQL. `rebuild_rollup` recomputes it from the call log
+(after an import, a restore, rows written some other way).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import router, transaction
+
+from aiconfig.latency import BUCKET_COLUMNS, hour_of, latency_bucket
+from aiconfig.models import CallLog, CallOutcome, UsageRollup
+from aiconfig.selectors import last_prune_cutoff
+
+KEY_FIELDS: tuple[str, ...] = (
+    "hour",
+    "task",
+    "operation",
+    "provider",
+    "model",
+    "outcome",
+    "source",
+)
+SUM_FIELDS: tuple[str, ...] = (
+    "attempts",
+    "calls",
+    "fallbacks",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "images",
+    "cost_e8",
+    "priced",
+    "unpriced",
+)
+_FAILED = frozenset({CallOutcome.ERROR, CallOutcome.TIMED_OUT})
+_E8 = Decimal(100_000_000)
+_HOUR_FIELD = UsageRollup._meta.get_field("hour")
+
+
+def cost_e8(cost: Decimal | None) -> int:
+    """A cost in whole 1e-8 USD (the call log's precision); 0 when unknown."""
+    return 0 if cost is None else int((cost * _E8).to_integral_value())
+
+
+def _contribution(row: CallLog) -> tuple[tuple[Any, ...], tuple[int, ...], int]:
+    """What one call-log row adds to the rollup: (key, sums, latency bucket)."""
+    success = row.outcome == CallOutcome.SUCCESS
+    key = (
+        hour_of(row.created_at),
+        row.task,
+        row.operation,
+        row.provider,
+        row.model,
+        row.outcome,
+        row.source,
+    )
+    sums = (
+        1,
+        1 if row.attempt == 1 else 0,
+        1 if row.is_fallback else 0,
+        1 if row.outcome in _FAILED else 0,
+        row.input_tokens or 0,
+        row.output_tokens or 0,
+        row.cache_read_tokens or 0,
+        row.cache_write_tokens or 0,
+        row.reasoning_tokens or 0,
+        row.image_count or 0,
+        cost_e8(row.cost_usd),
+        1 if row.cost_usd is not None else 0,
+        1 if success and row.cost_usd is None else 0,
+    )
+    return key, sums, latency_bucket(row.latency_ms)
+
+
+_sql_cache: dict[tuple[str, tuple[int, ...]], str] = {}
+
+
+def _upsert_sql(connection: Any, buckets: tuple[int, ...]) -> str:
+    """The upsert adding one key's sums to its rollup row (built once per backend and buckets)."""
+    cache_key = (connection.vendor, buckets)
+    sql = _sql_cache.get(cache_key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        table = quote(UsageRollup._meta.db_table)
+        added = [*SUM_FIELDS, *(BUCKET_COLUMNS[b] for b in buckets)]
+        names = [*KEY_FIELDS, *added]
+        sql = (
+            f"INSERT INTO {table} ({', '.join(quote(n) for n in names)}) "
+            f"VALUES ({', '.join(['%s'] * len(names))}) "
+            f"ON CONFLICT ({', '.join(quote(n) for n in KEY_FIELDS)}) DO UPDATE SET "
+            + ", ".join(f"{quote(n)} = {table}.{quote(n)} + excluded.{quote(n)}" for n in added)
+        )
+        _sql_cache[cache_key] = sql
+    return sql
+
+
+def rollup_statements(rows: Sequence[CallLog], *, connection: Any) -> list[tuple[str, list[Any]]]:
+    """The upserts adding `rows` to the rollup: one per key the rows fall in.
+
+    Rows of one call that share a key (two failed tries of the same model) are merged
+    first: PostgreSQL refuses to change one row twice in a statement.
+    """
+    merged: dict[tuple[Any, ...], tuple[list[int], dict[int, int]]] = {}
+    for row in rows:
+        key, sums, bucket = _contribution(row)
+        entry = merged.get(key)
+        if entry is None:
+            merged[key] = (list(sums), {bucket: 1})
+        else:
+            entry[0][:] = [a + b for a, b in zip(entry[0], sums, strict=True)]
+            entry[1][bucket] = entry[1].get(bucket, 0) + 1
+    statements = []
+    for key, (sums, buckets) in merged.items():
+        order = tuple(sorted(buckets))
+        params = [
+            _HOUR_FIELD.get_db_prep_save(key[0], connection),
+            *key[1:],
+            *sums,
+            *(buckets[b] for b in order),
+        ]
+        statements.append((_upsert_sql(connection, order), params))
+    return statements
+
+
+def add_to_rollup(
+    rows: Sequence[CallLog],
+    *,
+    connection: Any,
+    with_statement: tuple[str, list[Any]] | None = None,
+) -> None:
+    """Add call-log rows to the rollup on `connection`, inside the caller's transaction.
+
+    `with_statement` (PostgreSQL: the call-log INSERT) is run in the same single
+    statement, as a data-modifying `WITH`: atomic even in autocommit, one round trip
+    instead of four (BEGIN, INSERT, upsert, COMMIT), which is what keeps the rollup
+    within its 0.1 ms budget over a network. Elsewhere the upserts run one by one.
+    """
+    statements = rollup_statements(rows, connection=connection)
+    with connection.cursor() as cursor:
+        if with_statement is not None:
+            *first, (last_sql, last_params) = [with_statement, *statements]
+            sql = "WITH " + ", ".join(f"w{i} AS ({s})" for i, (s, _) in enumerate(first))
+            params = [p for _, ps in first for p in ps]
+            cursor.execute(f"{sql} {last_sql}", [*params, *last_params])
+            return
+        for sql, params in statements:
+            cursor.execute(sql, params)
+
+
+@dataclass
+class _Totals:
+    sums: list[int] = field(default_factory=lambda: [0] * len(SUM_FIELDS))
+    buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKET_COLUMNS))
+
+
+def summed(rows: Iterable[CallLog]) -> dict[tuple[Any, ...], _Totals]:
+    """The rollup rows a set of call-log rows makes, keyed like the table."""
+    totals: dict[tuple[Any, ...], _Totals] = {}
+    for row in rows:
+        key, sums, bucket = _contribution(row)
+        entry = totals.get(key)
+        if entry is None:
+            entry = totals[key] = _Totals()
+        entry.sums = [a + b for a, b in zip(entry.sums, sums, strict=True)]
+        entry.buckets[bucket] += 1
+    return totals
+
+
+_LOG_COLUMNS = (
+    "created_at",
+    "task",
+    "operation",
+    "provider",
+    "model",
+    "outcome",
+    "source",
+    "attempt",
+    "is_fallback",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "image_count",
+    "cost_usd",
+    "latency_ms",
+)
+
+
+def rebuild_start(*, since: dt.datetime | None) -> dt.datetime | None:
+    """Where a rebuild from `since` really starts: never in the hours a prune emptied.
+
+    Before the last prune's cutoff only the rollup knows what happened (that is why a
+    prune keeps it); recomputing those hours from the log would erase them. The hour
+    the cutoff falls in is kept too: the log holds only part of it.
+    """
+    start = hour_of(since) if since is not None else None
+    cutoff = last_prune_cutoff()
+    if cutoff is not None:
+        first_whole = hour_of(cutoff) + dt.timedelta(hours=1)
+        if start is None or start < first_whole:
+            start = first_whole
+    return start
+
+
+def rebuild_rollup(*, since: dt.datetime | None = None, batch_size: int = 5000) -> int:
+    """Recompute the rollup from the call log (from the hour `since` falls in); rows written.
+
+    Hours before the last prune are left as they are (see `rebuild_start`).
+
+    One transaction: reports never see a half-built rollup, and calls logged meanwhile
+    wait for it (their rows are then added on top, as usual).
+    """
+    alias = router.db_for_write(UsageRollup)
+    start = rebuild_start(since=since)
+    logs = CallLog.objects.using(alias).only(*_LOG_COLUMNS).order_by()
+    old = UsageRollup.objects.using(alias)
+    if start is not None:
+        logs = logs.filter(created_at__gte=start)
+        old = old.filter(hour__gte=start)
+    with transaction.atomic(using=alias):
+        old.delete()
+        totals = summed(logs.iterator(chunk_size=batch_size))
+        objects = []
+        for key, entry in totals.items():
+            values = dict(zip(KEY_FIELDS, key, strict=True))
+            values.update(zip(SUM_FIELDS, entry.sums, strict=True))
+            values.update(zip(BUCKET_COLUMNS, entry.buckets, strict=True))
+            objects.append(UsageRollup(**values))
+        UsageRollup.objects.using(alias).bulk_create(objects, batch_size=500)
+    return len(objects)
