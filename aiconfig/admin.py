@@ -33,15 +33,19 @@ from aiconfig.models import (
     TaskFallback,
     TaskType,
 )
-from aiconfig.selectors import load_snapshot, providers_in_use
+from aiconfig.selectors import config_snapshot, providers_in_use
 from aiconfig.services.config import check_version, to_route
-from aiconfig.snapshots import ProviderInfo, Route
+from aiconfig.snapshots import ConfigSnapshot, ProviderInfo, Route
 from aiconfig.validation import (
+    ConfigProblem,
+    check_model_name,
     check_provider,
+    check_provider_format,
     check_provider_limits,
     check_route,
     check_task,
     check_task_config,
+    route_problems,
 )
 
 # --- versions ------------------------------------------------------------------------
@@ -101,8 +105,15 @@ class VersionedAdminForm(forms.ModelForm):
 # --- providers -------------------------------------------------------------------
 
 
+def add_problems(form: forms.BaseForm, problems: list[ConfigProblem]) -> None:
+    """Show each error next to its field (or above the form when it has none)."""
+    for problem in problems:
+        if problem.is_error:
+            form.add_error(problem.field if problem.field in form.fields else None, problem.text)
+
+
 class ProviderAdminForm(VersionedAdminForm):
-    """Provider.clean() checks the URL and key variable; this adds the rules needing tasks."""
+    """The provider's own fields, then the rules needing tasks (from the cached snapshot)."""
 
     class Meta:
         model = Provider
@@ -127,8 +138,7 @@ class ProviderAdminForm(VersionedAdminForm):
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
-        for problem in check_provider_limits(cleaned):
-            self.add_error(problem.field if problem.field in self.fields else None, problem.text)
+        add_problems(self, check_provider_format(cleaned) + check_provider_limits(cleaned))
         if self.errors:
             return cleaned
         name = cleaned.get("name") or self.instance.name
@@ -136,7 +146,7 @@ class ProviderAdminForm(VersionedAdminForm):
         # in the form: judge the provider as it will be saved, stored values included.
         stored = {f: getattr(self.instance, f) for f in ENDPOINT_FIELDS}
         info = ProviderInfo.build(name=name, fields={**stored, **cleaned})
-        in_use = providers_in_use(load_snapshot()).get(name, [])
+        in_use = providers_in_use(config_snapshot()).get(name, [])
         for problem in check_provider(provider=info, in_use_by=in_use):
             if not problem.is_error:
                 continue
@@ -148,8 +158,24 @@ class ProviderAdminForm(VersionedAdminForm):
         return cleaned
 
 
+class ProviderModelInlineForm(forms.ModelForm):
+    """A model name follows the shared limits (length, no spaces or control characters)."""
+
+    class Meta:
+        model = ProviderModel
+        fields = ("name",)
+
+    def clean(self) -> dict[str, Any]:
+        """Checked here rather than in ProviderModel.clean(): models hold data only."""
+        cleaned = super().clean() or {}
+        if isinstance(cleaned.get("name"), str):
+            add_problems(self, check_model_name(cleaned["name"].strip(), field="name"))
+        return cleaned
+
+
 class ProviderModelInline(admin.TabularInline):
     model = ProviderModel
+    form = ProviderModelInlineForm
     extra = 0
     fields = (
         "name",
@@ -317,11 +343,32 @@ class TaskAssignmentAdminForm(VersionedAdminForm):
         super().__init__(*args, **kwargs)
         self.fields["provider"].choices = _provider_choices(self.instance.provider or None)
 
+    def clean(self) -> dict[str, Any]:
+        """The primary route, timeout and retries, against the cached configuration."""
+        cleaned = super().clean() or {}
+        task = self.instance.task
+        if "provider" in cleaned and "timeout_seconds" in cleaned:
+            add_problems(
+                self,
+                route_problems(
+                    task=task.name,
+                    output_kind=task.output_kind,
+                    provider=cleaned["provider"],
+                    model=cleaned.get("model") or "",
+                    position=0,
+                    providers=config_snapshot().providers,
+                    timeout_seconds=cleaned["timeout_seconds"],
+                    max_retries=cleaned.get("max_retries"),
+                    total_timeout_seconds=cleaned.get("total_timeout_seconds"),
+                ),
+            )
+        return cleaned
+
 
 def _filled_route(route: Route, *, output_kind: str) -> Route:
     if route.model:
         return route
-    provider = load_snapshot().providers.get(route.provider)
+    provider = config_snapshot().providers.get(route.provider)
     return Route(route.provider, provider.default_model_for(output_kind) if provider else "")
 
 
@@ -355,9 +402,9 @@ class FallbackFormSet(BaseInlineFormSet):
             fallbacks=fallbacks,
             timeout_seconds=assignment.timeout_seconds,
             max_retries=assignment.max_retries,
-            providers=load_snapshot().providers,
+            providers=config_snapshot().providers,
         )
-        # Each row's own route is checked by TaskFallback.clean(); here, the chain as a whole.
+        # Each row's own route is checked by its form; here, the chain as a whole.
         chain_codes = {"fallback_same_as_primary", "duplicate_fallback"}
         errors = [p.text for p in problems if p.code in chain_codes]
         if errors:
@@ -376,6 +423,24 @@ class TaskFallbackInlineForm(forms.ModelForm):
         current = self.instance.provider or None
         self.fields["provider"].choices = [("", "---------"), *_provider_choices(current)]
 
+    def clean(self) -> dict[str, Any]:
+        """This fallback's route, against the cached configuration."""
+        cleaned = super().clean() or {}
+        if cleaned.get("provider") and not cleaned.get("DELETE"):
+            task = self.instance.assignment.task
+            add_problems(
+                self,
+                route_problems(
+                    task=task.name,
+                    output_kind=task.output_kind,
+                    provider=cleaned["provider"],
+                    model=cleaned.get("model") or "",
+                    position=(cleaned.get("position") or 0) + 1,
+                    providers=config_snapshot().providers,
+                ),
+            )
+        return cleaned
+
 
 class TaskFallbackInline(admin.TabularInline):
     model = TaskFallback
@@ -386,6 +451,13 @@ class TaskFallbackInline(admin.TabularInline):
     fields = ("position", "provider", "model")
     verbose_name = "fallback"
     verbose_name_plural = "fallbacks, tried in order of position"
+
+
+def _task_problems(snapshot: ConfigSnapshot, task: str) -> list[ConfigProblem] | str:
+    config = snapshot.tasks.get(task)
+    if config is None:
+        return "—"
+    return check_task_config(config=config, providers=snapshot.providers, environ=os.environ)
 
 
 @admin.register(TaskAssignment)
@@ -438,13 +510,21 @@ class TaskAssignmentAdmin(admin.ModelAdmin):
         chain = sorted(obj.fallbacks.all(), key=lambda f: f.position)
         return " → ".join(f"{f.provider}/{f.model}" for f in chain) or "—"
 
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        """Judge the listed tasks once, against one cached snapshot, not one load per row."""
+        changelist = super().get_changelist_instance(request)
+        snapshot = config_snapshot()
+        for obj in changelist.result_list:
+            obj._problems = _task_problems(snapshot, obj.task.name)
+        return changelist
+
     @admin.display(description="problems")
     def problems(self, obj: TaskAssignment) -> str:
-        snapshot = load_snapshot()
-        config = snapshot.tasks.get(obj.task.name)
-        if config is None:
+        found = getattr(obj, "_problems", None)
+        if found is None:  # the change form: one object
+            found = _task_problems(config_snapshot(), obj.task.name)
+        if found == "—":
             return "—"
-        found = check_task_config(config=config, providers=snapshot.providers, environ=os.environ)
         if not found:
             return "none"
         return format_html(
@@ -509,7 +589,7 @@ class TaskTypeAddForm(forms.ModelForm):
             output_kind=cleaned["output_kind"],
             route=route,
             position=0,
-            providers=load_snapshot().providers,
+            providers=config_snapshot().providers,
         ):
             if problem.is_error:
                 self.add_error(
@@ -695,8 +775,24 @@ class CallLogAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
     readonly_fields = [f.name for f in CallLog._meta.fields]
 
 
+class ModelPriceAdminForm(forms.ModelForm):
+    """The model name follows the shared limits (length, no spaces or control characters)."""
+
+    class Meta:
+        model = ModelPrice
+        fields = ("provider", "model")
+
+    def clean(self) -> dict[str, Any]:
+        """Checked here rather than in ModelPrice.clean(): models hold data only."""
+        cleaned = super().clean() or {}
+        if isinstance(cleaned.get("model"), str):
+            add_problems(self, check_model_name(cleaned["model"].strip()))
+        return cleaned
+
+
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):
+    form = ModelPriceAdminForm
     list_display = (
         "provider",
         "model",

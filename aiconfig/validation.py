@@ -26,7 +26,7 @@ from aiconfig.catalog import (
     task_env_prefix,
 )
 from aiconfig.endpoints import base_url_problem, key_variable_problem
-from aiconfig.models import OutputKind, ProviderKind, TaskType
+from aiconfig.enums import OutputKind, ProviderKind
 from aiconfig.snapshots import ConfigSnapshot, ProviderInfo, Route, TaskConfig
 
 ERROR: Literal["error"] = "error"
@@ -458,30 +458,29 @@ def check_snapshot(
     return problems
 
 
-def raise_for_route(
+def route_problems(
     *,
-    task: TaskType,
+    task: str,
+    output_kind: str,
     provider: str,
     model: str,
     position: int,
+    providers: Mapping[str, ProviderInfo],
     timeout_seconds: float | None = None,
     max_retries: int | None = None,
     total_timeout_seconds: float | None = None,
-) -> None:
-    """Model-level validation (`clean()`): raise ValidationError for a route's errors."""
-    from aiconfig.selectors import load_snapshot
+) -> list[ConfigProblem]:
+    """One route as a form holds it (model blank: the provider's default), plus its limits.
 
-    snapshot = load_snapshot()
-    info = snapshot.providers.get(provider.strip().lower())
+    Judged against `providers` from a snapshot the caller already has (admin forms pass
+    the cached one), so no database read happens here.
+    """
+    info = providers.get(provider.strip().lower())
     route = Route(provider.strip().lower(), model.strip())
     if not route.model and info is not None:
-        route = Route(route.provider, info.default_model_for(task.output_kind))
+        route = Route(route.provider, info.default_model_for(output_kind))
     problems = check_route(
-        task=task.name,
-        output_kind=task.output_kind,
-        route=route,
-        position=position,
-        providers=snapshot.providers,
+        task=task, output_kind=output_kind, route=route, position=position, providers=providers
     )
     if timeout_seconds is not None:
         problems += check_timeout(timeout_seconds)
@@ -492,17 +491,10 @@ def raise_for_route(
         )  # fmt: skip
     if timeout_seconds is not None:
         problems += check_total_timeout(
-            task=task.name,
-            timeout_seconds=timeout_seconds,
-            total_timeout_seconds=total_timeout_seconds,
+            task=task, timeout_seconds=timeout_seconds, total_timeout_seconds=total_timeout_seconds
         )
-    errors: dict[str, list[str]] = {}
-    for problem in problems:
-        if problem.is_error:
-            name = problem.field.rsplit(".", 1)[-1]
-            errors.setdefault(name, []).append(problem.text)
-    if errors:
-        raise ValidationError(errors)
+    # Forms key errors by their own field names: "fallbacks.0.model" is "model" there.
+    return [replace(p, field=p.field.rsplit(".", 1)[-1]) for p in problems]
 
 
 # --- limits: lengths and characters ----------------------------------------------------
@@ -643,6 +635,25 @@ def check_provider_limits(fields: Mapping[str, object]) -> list[ConfigProblem]:
         value = fields.get(field)
         if isinstance(value, str):
             problems += check_model_name(value, field=field, what=what)
+    return problems
+
+
+def check_provider_format(fields: Mapping[str, object]) -> list[ConfigProblem]:
+    """A base URL is an absolute http(s) URL; the key field holds a variable name, not a key."""
+    problems: list[ConfigProblem] = []
+    base_url = fields.get("base_url")
+    if isinstance(base_url, str) and base_url and not is_valid_base_url(base_url.strip()):
+        problems.append(
+            ConfigProblem(ERROR, "base_url", f"'{_shown(base_url)}' is not a valid http(s) URL.",
+                          "Use e.g. https://api.example.com/v1.", field="base_url")
+        )  # fmt: skip
+    key_env = fields.get("api_key_env")
+    if isinstance(key_env, str) and key_env and not ENV_VAR_RE.match(key_env.strip()):
+        problems.append(
+            ConfigProblem(ERROR, "api_key_env", "Enter the name of the environment variable "
+                          "that holds the key (e.g. MYPROVIDER_API_KEY), never the key itself.",
+                          field="api_key_env")
+        )  # fmt: skip
     return problems
 
 
