@@ -173,3 +173,26 @@ def test_admin_task_changelist_queries_do_not_grow_with_tasks(admin_client_: Cli
     response = admin_client_.get("/admin/aiconfig/taskassignment/")
     assert b"extra-7" in response.content
     assert after == before
+
+
+# A module longer than this does more than one job: split it by job (see admin/, forms/,
+# presenters/, services/config/, validation/), re-exporting from the package.
+MAX_LINES = 425
+# One SDK's whole wire mapping each (requests, streaming, errors, usage): splitting them is
+# a follow-up of its own, kept out of the structure move because the adapters changed in
+# the same wave on other branches. Listed so they cannot grow unnoticed.
+LONG_MODULES = {
+    "adapters/_common.py": 560,
+    "adapters/anthropic_adapter.py": 580,
+    "adapters/openai_adapter.py": 640,
+}
+
+
+def test_no_module_is_too_long() -> None:
+    too_long = {}
+    for path in _modules().values():
+        name = str(path.relative_to(ROOT))
+        count = len(path.read_text().splitlines())
+        if count > LONG_MODULES.get(name, MAX_LINES):
+            too_long[name] = count
+    assert too_long == {}
