@@ -153,10 +153,11 @@ class TaskFallbackInline(admin.TabularInline):
     verbose_name_plural = "fallbacks, tried in order of position"
 
 
-def _task_problems(snapshot: ConfigSnapshot, task: str) -> list[ConfigProblem] | str:
+def _task_problems(snapshot: ConfigSnapshot, task: str) -> list[ConfigProblem] | None:
+    """The task's problems in `snapshot`; None when the task is not in it."""
     config = snapshot.tasks.get(task)
     if config is None:
-        return "—"
+        return None
     return check_task_config(config=config, providers=snapshot.providers, environ=os.environ)
 
 
@@ -220,10 +221,11 @@ class TaskAssignmentAdmin(admin.ModelAdmin):
 
     @admin.display(description="problems")
     def problems(self, obj: TaskAssignment) -> str:
-        found = getattr(obj, "_problems", None)
-        if found is None:  # the change form: one object
+        if hasattr(obj, "_problems"):  # set for the whole changelist at once
+            found = obj._problems
+        else:  # the change form: one object
             found = _task_problems(config_snapshot(), obj.task.name)
-        if found == "—":
+        if found is None:
             return "—"
         if not found:
             return "none"
