@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiconfig.models import OutputKind, ProviderKind
+from aiconfig.enums import OutputKind, ProviderKind
 
 
 @dataclass(frozen=True, slots=True)

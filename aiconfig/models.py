@@ -9,34 +9,26 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from aiconfig.enums import CallOutcome, Channel, OutputKind, ProviderKind, Source
 
-class OutputKind(models.TextChoices):
-    """What a task must produce; decides which model capabilities it needs."""
-
-    TEXT = "text", "Text"
-    IMAGE = "image", "Image"
-    STRUCTURED = "structured", "Structured JSON"
-    TOOLS = "tools", "Chat with tools"
-
-
-class ProviderKind(models.TextChoices):
-    """Which SDK and wire format a provider speaks."""
-
-    OPENAI = "openai", "OpenAI"
-    ANTHROPIC = "anthropic", "Anthropic"
-    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
-
-
-class Source(models.TextChoices):
-    """Where a configured value came from."""
-
-    ENV = "env", "Environment"
-    DEFAULT = "default", "Default"
-    EDITED = "edited", "Edited"
+__all__ = [
+    "CallLog",
+    "CallOutcome",
+    "Channel",
+    "ConfigChange",
+    "ModelPrice",
+    "OutputKind",
+    "Provider",
+    "ProviderKind",
+    "ProviderModel",
+    "Source",
+    "TaskAssignment",
+    "TaskFallback",
+    "TaskType",
+]
 
 
 class Provider(models.Model):
@@ -89,23 +81,6 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
-        """A base URL must be an absolute http(s) URL; the key field holds a variable name."""
-        from aiconfig.validation import ENV_VAR_RE, is_valid_base_url
-
-        errors: dict[str, str] = {}
-        if self.base_url and not is_valid_base_url(self.base_url.strip()):
-            errors["base_url"] = (
-                f"'{self.base_url}' is not a valid http(s) URL. Use e.g. https://api.example.com/v1."
-            )
-        if self.api_key_env and not ENV_VAR_RE.match(self.api_key_env.strip()):
-            errors["api_key_env"] = (
-                "Enter the name of the environment variable that holds the key "
-                "(e.g. MYPROVIDER_API_KEY), never the key itself."
-            )
-        if errors:
-            raise ValidationError(errors)
-
 
 class ProviderModel(models.Model):
     """A model a provider offers, with what it can do. Assignments may name models not listed."""
@@ -127,12 +102,6 @@ class ProviderModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider.name}/{self.name}"
-
-    def clean(self) -> None:
-        """The model name follows the shared limits (length, no spaces or control characters)."""
-        from aiconfig.validation import check_model_name, raise_for_problems
-
-        raise_for_problems(check_model_name(self.name.strip(), field="name"))
 
 
 class TaskType(models.Model):
@@ -181,20 +150,6 @@ class TaskAssignment(models.Model):
     def __str__(self) -> str:
         return f"{self.task.name}: {self.provider}/{self.model}"
 
-    def clean(self) -> None:
-        """The primary route, timeout and retries follow the configuration rules."""
-        from aiconfig.validation import raise_for_route
-
-        raise_for_route(
-            task=self.task,
-            provider=self.provider,
-            model=self.model,
-            position=0,
-            timeout_seconds=self.timeout_seconds,
-            max_retries=self.max_retries,
-            total_timeout_seconds=self.total_timeout_seconds,
-        )
-
 
 class TaskFallback(models.Model):
     """One step of a task's ordered fallback chain."""
@@ -218,29 +173,6 @@ class TaskFallback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model}"
-
-    def clean(self) -> None:
-        """The fallback route follows the configuration rules."""
-        from aiconfig.validation import raise_for_route
-
-        raise_for_route(
-            task=self.assignment.task,
-            provider=self.provider,
-            model=self.model,
-            position=self.position + 1,
-        )
-
-
-class Channel(models.TextChoices):
-    """Where a change or a call came from."""
-
-    UI = "ui", "Dashboard"
-    ADMIN = "admin", "Admin"
-    CLI = "cli", "CLI"
-    CODE = "code", "Code"
-    ENV = "env", "Environment"
-    API = "api", "HTTP API"
-    PLAYGROUND = "playground", "Playground"
 
 
 class ConfigChange(models.Model):
@@ -283,15 +215,6 @@ class ConfigChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.target_type} {self.target_name}"
-
-
-class CallOutcome(models.TextChoices):
-    """How one attempt ended."""
-
-    SUCCESS = "success", "Success"
-    ERROR = "error", "Error"
-    TIMED_OUT = "timed_out", "Timed out"
-    CANCELLED = "cancelled", "Cancelled"
 
 
 class CallLog(models.Model):
@@ -383,12 +306,6 @@ class ModelPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model}"
-
-    def clean(self) -> None:
-        """The model name follows the shared limits (length, no spaces or control characters)."""
-        from aiconfig.validation import check_model_name, raise_for_problems
-
-        raise_for_problems(check_model_name(self.model.strip()))
 
 
 class PlaygroundRun(models.Model):

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from aiconfig.catalog import CAPABILITY_FOR_KIND
-from aiconfig.models import OutputKind, ProviderKind
+from aiconfig.enums import OutputKind, ProviderKind
 
 # The SDKs' public endpoints, used when a provider's base URL is blank.
 SDK_DEFAULT_BASE_URLS: dict[str, str] = {

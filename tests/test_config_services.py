@@ -235,22 +235,25 @@ def test_an_edit_in_one_process_reaches_another_without_restart(manage: Manage) 
     assert os.environ.get("AI_TEXT_MODEL") is None
 
 
-def test_model_clean_applies_the_same_rules() -> None:
+def test_admin_forms_apply_the_same_rules() -> None:
+    """The rules models' clean() used to apply (reading the database) now run in the forms."""
+    from aiconfig.admin import ProviderAdminForm, TaskAssignmentAdminForm
     from aiconfig.models import Provider, TaskAssignment
 
     assignment = TaskAssignment.objects.get(task__name="image")
-    assignment.provider = "anthropic"
-    with pytest.raises(ValidationError) as excinfo:
-        assignment.full_clean()
-    assert "Anthropic does not generate images" in str(excinfo.value.message_dict["provider"])
-    assignment.provider, assignment.model, assignment.timeout_seconds = "openai", "", 0
-    with pytest.raises(ValidationError) as excinfo:
-        assignment.full_clean()
-    assert list(excinfo.value.message_dict) == ["timeout_seconds"]
+    data = {"provider": "anthropic", "model": "", "timeout_seconds": 30, "max_retries": 0}
+    form = TaskAssignmentAdminForm(data=data, instance=assignment)
+    assert not form.is_valid()
+    assert "Anthropic does not generate images" in str(form.errors["provider"])
+    form = TaskAssignmentAdminForm(
+        data={**data, "provider": "openai", "timeout_seconds": 0}, instance=assignment
+    )
+    assert not form.is_valid()
+    assert list(form.errors) == ["timeout_seconds"]
 
     provider = Provider.objects.get(name="ollama")
-    provider.base_url = "ollama:11434"
-    provider.api_key_env = "sk-not a variable"
-    with pytest.raises(ValidationError) as excinfo:
-        provider.full_clean()
-    assert set(excinfo.value.message_dict) == {"base_url", "api_key_env"}
+    fields = {f: getattr(provider, f) for f in ProviderAdminForm.Meta.fields}
+    fields.update(base_url="ollama:11434", api_key_env="sk-not a variable")
+    form = ProviderAdminForm(data=fields, instance=provider)
+    assert not form.is_valid()
+    assert {"base_url", "api_key_env"} <= set(form.errors)

@@ -222,7 +222,7 @@ def test_uvicorn_serves_the_sign_in_page_and_hashed_static_files(served: str) ->
         )
         assert "Secure" in page.headers["Set-Cookie"]  # the CSRF cookie: HTTPS only
 
-        stylesheet = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', page.text)
+        stylesheet = re.search(r'href="(/static/css/base\.[0-9a-f]{12}\.css)"', page.text)
         assert stylesheet, page.text
         css = client.get(stylesheet.group(1))
         assert css.status_code == 200

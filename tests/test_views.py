@@ -1030,7 +1030,9 @@ def test_htmx_and_our_assets_are_served_by_us(editor_client: Client) -> None:
     assert "https://" not in re.sub(r"<(?:a|p|code)[^>]*>[^<]*", "", html.split("<body")[0])
     for path in (
         "/static/django_htmx/htmx-2.min.js",
-        "/static/css/app.css",
+        "/static/css/base.css",
+        "/static/css/components.css",
+        "/static/css/tasks.css",
         "/static/js/app.js",
     ):
         response = Client().get(path)

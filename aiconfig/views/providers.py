@@ -16,7 +16,7 @@ from aiconfig import presenters, selectors, services
 from aiconfig.exceptions import AIConfigError, StaleEdit
 from aiconfig.forms import AddModelForm, AddProviderForm, ProviderEditForm, add_service_errors
 from aiconfig.models import Channel, ConfigChange, ProviderKind
-from aiconfig.presenters import ConnectionResult, ProviderCard
+from aiconfig.presenters import ProviderCard
 from aiconfig.services import calls
 from aiconfig.snapshots import ConfigSnapshot, ProviderInfo
 from aiconfig.views.common import (
@@ -40,7 +40,7 @@ class ProviderState:
     edit_form: ProviderEditForm | None
     model_form: AddModelForm | None
     editing: bool = False
-    connection: ConnectionResult | None = None
+    connection: calls.ConnectionCheck | None = None
     error: str = ""
     # Set while asking "disable it?" for a provider that tasks use.
     confirm_disable: presenters.DisablePlan | None = None
@@ -268,15 +268,13 @@ def provider_test(request: HttpRequest, name: str) -> HttpResponse:
     try:
         check = calls.test_provider_connection(provider=name, user=request.user)
     except (AIConfigError, ValidationError) as exc:
-        result = ConnectionResult(
-            ok=False,
-            provider=info.display_name,
-            message=" ".join(getattr(exc, "messages", [str(exc)])),
+        check = calls.ConnectionCheck(
+            ok=False, latency_ms=0.0, message=" ".join(getattr(exc, "messages", [str(exc)]))
         )
-    else:
-        result = presenters.connection_result(info.display_name, check)
+    result = check
     if request.htmx:
-        return render(request, f"{TEMPLATE}#connection_result", {"result": result})
+        context = {"result": result, "info": info}
+        return render(request, f"{TEMPLATE}#connection_result", context)
     return _page(request, overrides={name: {"connection": result}})
 
 

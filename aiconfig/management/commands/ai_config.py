@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from aiconfig.exceptions import AIConfigError
+from aiconfig.formatting import seconds
 from aiconfig.models import Channel, ConfigChange, OutputKind
 from aiconfig.selectors import list_changes, load_snapshot
 from aiconfig.services import (
@@ -24,7 +25,7 @@ from aiconfig.services import (
 )
 from aiconfig.services.seeding import PlannedChange
 from aiconfig.snapshots import ConfigSnapshot, TaskConfig
-from aiconfig.validation import ConfigProblem, check_task_config, format_seconds
+from aiconfig.validation import ConfigProblem, check_task_config
 
 
 def task_json(
@@ -213,10 +214,10 @@ class Command(BaseCommand):
                 note = step.source + (", provider's default model" if step.model_defaulted else "")
                 self.stdout.write(f"  {label:<11} {step.provider}/{step.model or '?':<36} [{note}]")
             self.stdout.write(
-                f"  {'limits':<11} timeout {format_seconds(config.timeout_seconds)}, "
+                f"  {'limits':<11} timeout {seconds(config.timeout_seconds)}, "
                 f"retries {config.max_retries}"
                 + (
-                    f", total {config.total_timeout_seconds:g}s"
+                    f", total {seconds(config.total_timeout_seconds)}"
                     if config.total_timeout_seconds
                     else ""
                 )

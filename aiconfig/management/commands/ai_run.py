@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from aiconfig.exceptions import AIConfigError
+from aiconfig.formatting import ms, tokens, usd
 from aiconfig.models import Channel
 from aiconfig.pricing import format_usd
 from aiconfig.services.calls import (
@@ -212,7 +213,7 @@ class Command(BaseCommand):
                 if event.run is not None:
                     results.append({"route": route, **run_json(event.run, [])})
                     if not as_json:
-                        self.stdout.write(f"[{route} · {event.run.latency_ms:.0f} ms]")
+                        self.stdout.write(f"[{route} · {ms(event.run.latency_ms)}]")
                         self._print(event.run, [])
                 elif event.error is not None:
                     results.append({"route": route, "error": str(event.error)})
@@ -265,16 +266,17 @@ class Command(BaseCommand):
                 self.stdout.write(json.dumps(run.data, indent=2))
 
     def _summary(self, run: TaskRun) -> str:
-        cost = "cost unknown" if run.cost_usd is None else f"${run.cost_usd:.6f}"
-        tokens = (
-            f"{run.input_tokens} in / {run.output_tokens} out tokens"
-            if run.input_tokens is not None
+        # Formatted as the dashboard's "Try it" formats them (aiconfig.formatting).
+        cost = "cost " + usd(run.cost_usd) if run.cost_usd is None else usd(run.cost_usd)
+        volume = (
+            tokens(run.input_tokens, run.output_tokens) + " tokens"
+            if run.input_tokens is not None or run.output_tokens is not None
             else f"{run.image_count} image(s)"
         )
         fallback = " (fallback)" if run.fallback_used else ""
         failed = [a for a in run.attempts if a.outcome != "success"]
         tried = "".join(f"\n  tried {a.provider}/{a.model}: {a.error}" for a in failed)
         return (
-            f"[{run.provider}/{run.model}{fallback} · {run.latency_ms:.0f} ms · {tokens} · "
+            f"[{run.provider}/{run.model}{fallback} · {ms(run.latency_ms)} · {volume} · "
             f"{cost} · request {run.request_id}]{tried}"
         )

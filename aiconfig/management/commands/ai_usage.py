@@ -10,6 +10,7 @@ import json
 import re
 import sys
 from argparse import ArgumentParser
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,10 +19,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from aiconfig.exports import write_csv
+from aiconfig.formatting import ms, usd
 from aiconfig.latency import hour_of
 from aiconfig.models import Channel
 from aiconfig.presenters import USAGE_COLUMNS, usage_record
-from aiconfig.selectors import usage_summary
+from aiconfig.selectors import UsageRow, usage_summary
 from aiconfig.services.calllog import count_prunable, prune_call_log
 from aiconfig.services.rollup import rebuild_rollup, rebuild_start
 
@@ -104,7 +106,7 @@ class Command(BaseCommand):
         elif options["csv"]:
             write_csv(self.stdout, columns=USAGE_COLUMNS, records=rows)
         else:
-            self._table(rows)
+            self._table(summary)
 
     def _prune(self, options: dict[str, Any]) -> None:
         try:
@@ -150,29 +152,30 @@ class Command(BaseCommand):
                 "Earlier hours were pruned from the call log; their rollup rows were kept."
             )
 
-    def _table(self, rows: list[dict[str, Any]]) -> None:
+    def _table(self, rows: Sequence[UsageRow]) -> None:
         if not rows:
             self.stdout.write("No calls in this period.")
             return
         header = ("task", "provider/model", "calls", "errors", "fallbk", "in tok", "out tok",
-                  "cost $", "p50 ms", "p95 ms")  # fmt: skip
+                  "cost", "p50", "p95")  # fmt: skip
         lines = [header]
-        for r in rows:
-            cost = "unknown" if r["cost_usd"] is None else f"{float(r['cost_usd']):.4f}"
-            if r["unpriced_calls"] and r["cost_usd"] is not None:
+        for row in rows:
+            # Formatted as the Usage page formats them (aiconfig.formatting).
+            cost = usd(row.cost_usd)
+            if row.unpriced_calls and row.cost_usd is not None:
                 cost += "+?"
             lines.append(
                 (
-                    r["task"],
-                    f"{r['provider']}/{r['model']}",
-                    str(r["calls"]),
-                    str(r["errors"]),
-                    str(r["fallbacks"]),
-                    str(r["input_tokens"]),
-                    str(r["output_tokens"]),
+                    row.task,
+                    f"{row.provider}/{row.model}",
+                    str(row.calls),
+                    str(row.errors),
+                    str(row.fallbacks),
+                    str(row.input_tokens),
+                    str(row.output_tokens),
                     cost,
-                    f"{r['p50_latency_ms']:.0f}" if r["p50_latency_ms"] is not None else "-",
-                    f"{r['p95_latency_ms']:.0f}" if r["p95_latency_ms"] is not None else "-",
+                    ms(row.p50_latency_ms),
+                    ms(row.p95_latency_ms),
                 )
             )
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

@@ -1,139 +1,33 @@
-"""Dashboard forms: they parse and re-display input; the services decide what is valid.
-
-Rules live in `aiconfig.validation` and are enforced by `aiconfig.services`; these
-forms only check types, and put each problem the services report next to the
-field it belongs to (`ConfigProblem.field` -> form field name).
-"""
+"""The Tasks page's forms: editing a chain, adding a task, "Try it"."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
-from django.urls import reverse
-from django.utils.http import urlencode
 
+from aiconfig.forms.common import (
+    MAX_FALLBACKS,
+    ProviderChoiceField,
+    _number,
+    fallback_count,
+    problem_field,
+    provider_choices,
+    provider_select_attrs,
+)
 from aiconfig.models import OutputKind
-from aiconfig.services import ConfigValidationError
-from aiconfig.services.config import ENV_VAR_RE
 from aiconfig.snapshots import ModelInfo, ProviderInfo, TaskConfig
 from aiconfig.validation import (
-    MAX_BASE_URL,
     MAX_DESCRIPTION,
-    MAX_KEY_VARIABLE,
-    MAX_LABEL,
     MAX_MODEL_NAME,
-    MAX_PROVIDER_NAME,
     MAX_RETRIES,
     MAX_TASK_NAME,
     MAX_TIMEOUT_SECONDS,
     MIN_TIMEOUT_SECONDS,
     ConfigProblem,
-    is_valid_base_url,
 )
-
-# More fallbacks than this is a configuration nobody can reason about.
-MAX_FALLBACKS = 6
-
-_FALLBACK_FIELD_RE = re.compile(r"^fallbacks\.(\d+)\.(provider|model)$")
-
-
-def problem_field(problem_field_name: str) -> str | None:
-    """The form field for a `ConfigProblem.field`; None means the form as a whole."""
-    match = _FALLBACK_FIELD_RE.match(problem_field_name)
-    if match:
-        return f"fb-{match.group(1)}-{match.group(2)}"
-    if problem_field_name in {
-        "provider",
-        "model",
-        "timeout_seconds",
-        "max_retries",
-        "total_timeout_seconds",
-    }:
-        return problem_field_name
-    return None
-
-
-def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Attach a service's ValidationError to the fields it names (others to the form)."""
-    if isinstance(exc, ConfigValidationError):
-        for problem in exc.problems:
-            name = problem_field(problem.field) if isinstance(form, TaskEditForm) else problem.field
-            form.add_error(name if name in form.fields else None, problem.text)
-        return
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.message_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-        return
-    form.add_error(None, exc.messages)
-
-
-def provider_choices(
-    providers: Mapping[str, ProviderInfo], *, current: Sequence[str] = (), blank: bool = False
-) -> list[tuple[str, str]]:
-    """Providers for a <select>: "OpenAI (openai)"; a stored unknown name stays selectable."""
-    choices = [("", "Choose a provider…")] if blank else []
-    for info in sorted(providers.values(), key=lambda p: p.name):
-        label = f"{info.display_name} ({info.name})" if info.label else info.name
-        if not info.enabled:
-            label += " — disabled"
-        choices.append((info.name, label))
-    for name in current:
-        # An env var may name a provider that does not exist: show it as it is stored,
-        # so saving without touching it reports the problem instead of hiding it.
-        if name and name not in providers:
-            choices.insert(1 if blank else 0, (name, f"{name} (unknown provider)"))
-    return choices
-
-
-def model_options_url(
-    *, field_name: str, list_id: str, kind: str = "", kind_field: str = ""
-) -> str:
-    """The URL the provider <select> fetches its model <datalist> from."""
-    params = {"field": field_name, "list": list_id}
-    if kind_field:
-        params["kind_field"] = kind_field
-    else:
-        params["kind"] = kind
-    return f"{reverse('model_options')}?{urlencode(params)}"
-
-
-def provider_select_attrs(
-    *, field_name: str, model_input_id: str, list_id: str, kind: str = "", kind_field: str = ""
-) -> dict[str, str]:
-    """HTMX attributes that refresh a model datalist when the provider changes."""
-    return {
-        "hx-get": model_options_url(
-            field_name=field_name, list_id=list_id, kind=kind, kind_field=kind_field
-        ),
-        "hx-trigger": "change",
-        "hx-target": f"#{list_id}",
-        "hx-swap": "outerHTML",
-        "hx-include": "this" if not kind_field else f"this, [name='{kind_field}']",
-        # app.js clears the model input when the provider changes (a model name rarely
-        # means anything at another provider); the server still accepts any name.
-        "data-model-input": model_input_id,
-    }
-
-
-# --- task assignment --------------------------------------------------------------
-
-
-class ProviderChoiceField(forms.ChoiceField):
-    """A provider <select> whose value the services check, not the form.
-
-    The services know every rule about providers and say it better ("unknown
-    provider 'x'. Use one of: ..."), and report it together with every other
-    problem of the assignment instead of stopping at the first.
-    """
-
-    def valid_value(self, value: str) -> bool:
-        """Any submitted name; `services.update_task_config` decides."""
-        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,28 +157,6 @@ class TaskDraft:
         return values
 
 
-def _number(text: str) -> str:
-    """A typed number as `TaskDraft.from_config` writes it ("30.0" -> "30"), else unchanged."""
-    try:
-        return f"{float(text):g}"
-    except ValueError:
-        return text
-
-
-def posted_version(data: Mapping[str, Any], *, prefix: str) -> int | None:
-    """The version a posted edit form was opened at (None when missing or garbled)."""
-    raw = str(data.get(f"{prefix}-version", "")).strip()
-    return int(raw) if raw.isdigit() else None
-
-
-def fallback_count(data: Mapping[str, Any], *, prefix: str) -> int:
-    """How many fallback rows a posted form has (the highest contiguous index + 1)."""
-    count = 0
-    while count < MAX_FALLBACKS and f"{prefix}-fb-{count}-provider" in data:
-        count += 1
-    return count
-
-
 @dataclass(frozen=True, slots=True)
 class RouteFields:
     """The inputs of one chain step, with the model suggestions for its provider."""
@@ -311,6 +183,9 @@ class TaskEditForm(forms.Form):
     Field names are prefixed by the task name, so every card on the page has unique
     ids (`id_text-provider`, `id_text-fb-0-model`, ...).
     """
+
+    # Service problems name chain steps "fallbacks.0.model": see `add_service_errors`.
+    maps_chain_fields = True
 
     provider = ProviderChoiceField(label="Provider")
     model = forms.CharField(label="Model", required=False, max_length=MAX_MODEL_NAME)
@@ -525,232 +400,3 @@ class TryForm(forms.Form):
         super().__init__(data, prefix=f"try-{task}")
         if placeholder:
             self.fields["prompt"].widget.attrs["placeholder"] = placeholder
-
-
-# --- providers ---------------------------------------------------------------------
-
-
-def _clean_env_var(value: str) -> str:
-    value = value.strip()
-    if value and not ENV_VAR_RE.match(value):
-        # Never echo the value: someone may have pasted the key itself.
-        raise ValidationError(
-            "Enter the name of the environment variable that holds the key "
-            "(e.g. MYPROVIDER_API_KEY), never the key itself."
-        )
-    return value
-
-
-def _clean_url(value: str, *, required: bool) -> str:
-    value = value.strip()
-    if not value:
-        if required:
-            raise ValidationError("Enter the base URL, e.g. https://llm.example.com/v1.")
-        return value
-    if not is_valid_base_url(value):
-        raise ValidationError("Enter an absolute http(s) URL, e.g. https://llm.example.com/v1.")
-    return value
-
-
-class _KeyVarMixin(forms.Form):
-    """Forms with an `api_key_env` field: an invalid value is never shown back."""
-
-    key_var_rejected = False
-
-    def _blank_invalid_key_var(self) -> None:
-        # A value that is not a variable name may be a pasted key: re-render the
-        # form with the field emptied so the page never contains it.
-        name = self.add_prefix("api_key_env")
-        value = str(self.data.get(name, "")).strip()
-        if value and not ENV_VAR_RE.match(value):
-            self.data = self.data.copy()
-            self.data[name] = ""
-            self.key_var_rejected = True
-
-    def clean_api_key_env(self) -> str:
-        """A variable name; see `_blank_invalid_key_var`."""
-        if self.key_var_rejected:
-            raise ValidationError(
-                "That is not an environment variable name. Enter the name of the variable "
-                "that holds the key (e.g. MYPROVIDER_API_KEY), never the key itself."
-            )
-        return _clean_env_var(self.cleaned_data.get("api_key_env", ""))
-
-
-class AddProviderForm(_KeyVarMixin):
-    """A custom OpenAI-compatible endpoint (vLLM, LM Studio, a gateway, ...)."""
-
-    name = forms.CharField(
-        label="Name",
-        max_length=MAX_PROVIDER_NAME,
-        help_text="Lowercase id used in tasks and env vars, e.g. my-vllm.",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-    )
-    label = forms.CharField(label="Label", required=False, max_length=MAX_LABEL)
-    base_url = forms.CharField(
-        label="Base URL",
-        max_length=MAX_BASE_URL,
-        widget=forms.URLInput(attrs={"placeholder": "https://llm.example.com/v1"}),
-    )
-    api_key_env = forms.CharField(
-        label="API key env var",
-        required=False,
-        max_length=MAX_KEY_VARIABLE,
-        help_text="The variable's name, never the key. Set the key in the server's environment.",
-        widget=forms.TextInput(
-            attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "MY_LLM_API_KEY"}
-        ),
-    )
-    key_required = forms.BooleanField(label="Key required", required=False, initial=True)
-    self_hosted = forms.BooleanField(
-        label="Self-hosted (calls cost $0)", required=False, initial=False
-    )
-    default_text_model = forms.CharField(
-        label="Default text model", required=False, max_length=MAX_MODEL_NAME
-    )
-
-    def __init__(
-        self, data: Mapping[str, Any] | None = None, *, can_manage_endpoints: bool = True
-    ) -> None:
-        super().__init__(data, prefix="new-provider")
-        # Without manage_endpoints only a keyless provider (a local Ollama) may be added:
-        # a key variable would decide which secret goes to the URL typed here.
-        self.keyless_only = not can_manage_endpoints
-        if self.keyless_only:
-            del self.fields["api_key_env"]
-            del self.fields["key_required"]
-        elif data is not None:
-            self._blank_invalid_key_var()
-
-    def clean_base_url(self) -> str:
-        """An absolute http(s) URL."""
-        return _clean_url(self.cleaned_data["base_url"], required=True)
-
-    def provider_kwargs(self) -> dict[str, Any]:
-        """The key settings for `services.add_provider` (none for a keyless provider)."""
-        if self.keyless_only:
-            return {"api_key_env": "", "key_required": False}
-        return {
-            "api_key_env": self.cleaned_data["api_key_env"],
-            "key_required": self.cleaned_data["key_required"],
-        }
-
-
-class ProviderEditForm(_KeyVarMixin):
-    """A provider's connection settings and default models."""
-
-    label = forms.CharField(label="Label", required=False, max_length=MAX_LABEL)
-    base_url = forms.CharField(label="Base URL", required=False, max_length=MAX_BASE_URL)
-    api_key_env = forms.CharField(
-        label="API key env var",
-        required=False,
-        max_length=MAX_KEY_VARIABLE,
-        help_text="The variable's name, never the key.",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-    )
-    key_required = forms.BooleanField(label="Key required", required=False)
-    default_text_model = forms.CharField(
-        label="Default text model", required=False, max_length=MAX_MODEL_NAME
-    )
-    default_image_model = forms.CharField(
-        label="Default image model", required=False, max_length=MAX_MODEL_NAME
-    )
-    # The provider's version when the form was opened: a save from an older one is refused.
-    version = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
-
-    # Set when a save was refused because someone else changed the provider meanwhile.
-    stale: Any = None
-
-    def __init__(
-        self,
-        data: Mapping[str, Any] | None = None,
-        *,
-        provider: ProviderInfo,
-        version: int | None = None,
-        can_manage_endpoints: bool = True,
-    ) -> None:
-        initial = {
-            "version": version,
-            "label": provider.label,
-            "base_url": provider.base_url,
-            "api_key_env": provider.api_key_env,
-            "key_required": provider.key_required,
-            "default_text_model": provider.default_text_model,
-            "default_image_model": provider.default_image_model,
-        }
-        super().__init__(data, initial=initial, prefix=f"edit-{provider.name}")
-        self.provider = provider
-        # The base URL and key variable decide where the key is sent: only endpoint
-        # admins get those fields (the service refuses the change to anyone else).
-        self.endpoint_locked = not can_manage_endpoints
-        if self.endpoint_locked:
-            del self.fields["base_url"]
-            del self.fields["api_key_env"]
-        else:
-            if data is not None:
-                self._blank_invalid_key_var()
-            self.fields["base_url"].widget.attrs["placeholder"] = (
-                provider.effective_base_url or "https://llm.example.com/v1"
-            )
-            self.fields["base_url"].help_text = (
-                "Blank: the SDK's public endpoint." if provider.kind != "openai_compatible" else ""
-            )
-        models = sorted(provider.models)
-        list_id = f"id_{self.add_prefix('models')}"
-        for name in ("default_text_model", "default_image_model"):
-            self.fields[name].widget.attrs.update({"list": list_id, "autocomplete": "off"})
-        self.model_names = models
-
-    @property
-    def list_id(self) -> str:
-        """The datalist of this provider's models."""
-        return f"id_{self.add_prefix('models')}"
-
-    def clean_base_url(self) -> str:
-        """Blank (SDK default, not for OpenAI-compatible kinds) or an absolute http(s) URL."""
-        return _clean_url(
-            self.cleaned_data["base_url"], required=self.provider.kind == "openai_compatible"
-        )
-
-    def changes(self) -> dict[str, Any]:
-        """Only the fields whose value differs from the stored one."""
-        return {name: self.cleaned_data[name] for name in self.changed_data if name != "version"}
-
-    def rebased_data(
-        self, *, base: Mapping[str, Any] | None, current: ProviderInfo, version: int
-    ) -> dict[str, Any]:
-        """This edit moved onto the `current` provider (call after `is_valid()`).
-
-        A field the person left as it was when the form opened (`base`, the recorded
-        state at their version) takes the newer stored value; what they changed stays.
-        """
-        data: dict[str, Any] = {self.add_prefix("version"): str(version)}
-        for name, form_field in self.fields.items():
-            if name == "version" or name not in self.cleaned_data:
-                continue
-            mine = self.cleaned_data[name]
-            value = getattr(current, name) if base is not None and base.get(name) == mine else mine
-            if isinstance(form_field, forms.BooleanField):
-                if value:
-                    data[self.add_prefix(name)] = "on"
-            else:
-                data[self.add_prefix(name)] = value
-        return data
-
-
-class AddModelForm(forms.Form):
-    """A model to list under a provider, with what it can do."""
-
-    name = forms.CharField(
-        label="Model name",
-        max_length=MAX_MODEL_NAME,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-    )
-    supports_text = forms.BooleanField(label="Text", required=False, initial=True)
-    supports_image = forms.BooleanField(label="Image", required=False)
-    supports_structured = forms.BooleanField(label="Structured JSON", required=False)
-    supports_tools = forms.BooleanField(label="Tool calls", required=False)
-    notes = forms.CharField(label="Notes", required=False, max_length=200)
-
-    def __init__(self, data: Mapping[str, Any] | None = None, *, provider: str) -> None:
-        super().__init__(data, prefix=f"model-{provider}")

@@ -1,0 +1,55 @@
+"""The choices models, rules and pages share: kinds, sources, channels, outcomes.
+
+They live apart from the models so that rules, snapshots and the catalog can name
+them without importing `aiconfig.models` (which would close an import cycle).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class OutputKind(models.TextChoices):
+    """What a task must produce; decides which model capabilities it needs."""
+
+    TEXT = "text", "Text"
+    IMAGE = "image", "Image"
+    STRUCTURED = "structured", "Structured JSON"
+    TOOLS = "tools", "Chat with tools"
+
+
+class ProviderKind(models.TextChoices):
+    """Which SDK and wire format a provider speaks."""
+
+    OPENAI = "openai", "OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
+
+
+class Source(models.TextChoices):
+    """Where a configured value came from."""
+
+    ENV = "env", "Environment"
+    DEFAULT = "default", "Default"
+    EDITED = "edited", "Edited"
+
+
+class Channel(models.TextChoices):
+    """Where a change or a call came from."""
+
+    UI = "ui", "Dashboard"
+    ADMIN = "admin", "Admin"
+    CLI = "cli", "CLI"
+    CODE = "code", "Code"
+    ENV = "env", "Environment"
+    API = "api", "HTTP API"
+    PLAYGROUND = "playground", "Playground"
+
+
+class CallOutcome(models.TextChoices):
+    """How one attempt ended."""
+
+    SUCCESS = "success", "Success"
+    ERROR = "error", "Error"
+    TIMED_OUT = "timed_out", "Timed out"
+    CANCELLED = "cancelled", "Cancelled"
