@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.urls import path, reverse_lazy
+from django.urls import include, path, reverse_lazy
 
 from aiconfig import views
 
@@ -54,4 +54,6 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("admin/", admin.site.urls),
+    # The HTTP gateway: token auth, no session, no CSRF (see aiconfig/gateway/).
+    path("v1/", include("aiconfig.gateway.urls")),
 ]

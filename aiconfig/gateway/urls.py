@@ -1,0 +1,15 @@
+"""The gateway's routes, mounted at /v1/ (OpenAI's and Anthropic's paths)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from aiconfig.gateway import openai_api
+
+app_name = "gateway"
+
+urlpatterns = [
+    path("chat/completions", openai_api.chat_completions, name="chat_completions"),
+    path("models", openai_api.models, name="models"),
+    path("images/generations", openai_api.images, name="images"),
+]
