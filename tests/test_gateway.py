@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -402,6 +403,99 @@ def test_tokens_are_stored_only_as_a_hash(gateway: Gateway) -> None:
         assert secret.startswith("aic_")
         assert secret not in stored
         assert hashlib.sha256(secret.encode()).hexdigest() in stored
+
+
+# --- the Anthropic SDK ---------------------------------------------------------------------
+
+
+def claude(gateway: Gateway, token: str = "full") -> anthropic.Anthropic:
+    """The official Anthropic SDK pointed at the gateway (it sends the token as x-api-key)."""
+    return anthropic.Anthropic(
+        base_url=gateway.url, api_key=gateway.tokens.get(token, token), max_retries=0, timeout=20
+    )
+
+
+def test_the_anthropic_sdk_gets_a_message_from_the_fallback(gateway: Gateway) -> None:
+    raw = claude(gateway).messages.with_raw_response.create(
+        model="backup", max_tokens=100, system="Be brief.", messages=HELLO
+    )
+    message = raw.parse()
+    assert message.content[0].type == "text"
+    assert message.content[0].text
+    assert message.stop_reason == "end_turn"
+    assert message.usage.output_tokens > 0
+    assert raw.headers["x-aiconfig-fallback-used"] == "true"
+
+
+def test_the_anthropic_sdk_streams_text_events(gateway: Gateway) -> None:
+    with claude(gateway).messages.stream(model="text", max_tokens=100, messages=HELLO) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert len(text.split()) > 1
+    assert final.content[0].text == text
+    assert final.stop_reason == "end_turn"
+
+
+def test_the_anthropic_sdk_uses_tools(gateway: Gateway) -> None:
+    tools = [
+        {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "input_schema": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        }
+    ]
+    client = claude(gateway)
+    question = {"role": "user", "content": "Weather in Paris?"}
+    first = client.messages.create(model="agent", max_tokens=100, tools=tools, messages=[question])
+    use = next(b for b in first.content if b.type == "tool_use")
+    assert first.stop_reason == "tool_use"
+    assert use.name == "get_weather"
+    second = client.messages.create(
+        model="agent",
+        max_tokens=100,
+        tools=tools,
+        messages=[
+            question,
+            {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny"}],
+            },
+        ],
+    )
+    assert second.content[0].text == "Done: sunny"
+
+
+@pytest.mark.parametrize(
+    ("token", "model", "error", "status"),
+    [
+        ("aic_wrong", "text", anthropic.AuthenticationError, 401),
+        ("textonly", "agent", anthropic.PermissionDeniedError, 403),
+        ("full", "nope", anthropic.NotFoundError, 404),
+        ("limited-out", "text", anthropic.AuthenticationError, 401),
+        ("full", "broken", anthropic.InternalServerError, 502),
+    ],
+    ids=["wrong-token", "not-allowed", "unknown-task", "unknown-token", "all-failed"],
+)
+def test_anthropic_errors_raise_the_sdks_usual_exceptions(
+    gateway: Gateway, token: str, model: str, error: type[anthropic.APIStatusError], status: int
+) -> None:
+    with pytest.raises(error) as raised:
+        claude(gateway, token).messages.create(model=model, max_tokens=10, messages=HELLO)
+    assert raised.value.status_code == status
+    assert raised.value.body["type"] == "error"  # type: ignore[index]
+
+
+def test_an_anthropic_bad_field_is_a_400_naming_it(gateway: Gateway) -> None:
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        claude(gateway).messages.create(
+            model="text", max_tokens=10, messages=[{"role": "system", "content": "hi"}]
+        )
+    assert "messages.0.role" in raised.value.message
 
 
 # --- the command line ---------------------------------------------------------------------

@@ -94,5 +94,9 @@ def openai_error(error: GatewayError) -> JsonResponse:
 def anthropic_error(error: GatewayError) -> JsonResponse:
     """The error as Anthropic's API answers it."""
     kind = _ANTHROPIC_TYPES.get(error.status, "api_error")
-    body = {"type": "error", "error": {"type": kind, "message": error.message}}
+    # Anthropic's format has no `param`: a 400 names the field in its message instead.
+    message = (
+        f"{error.param}: {error.message}" if error.status == 400 and error.param else error.message
+    )
+    body = {"type": "error", "error": {"type": kind, "message": message}}
     return _headers(JsonResponse(body, status=error.status), error)

@@ -272,7 +272,7 @@ def _response_format(params: ChatParams, raw: Any) -> None:
     params.schema_name = str(spec.get("name") or "result")
 
 
-def _number(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
+def number_field(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
     value = body.get(name)
     if value is None:
         return None
@@ -287,9 +287,9 @@ def chat_params(body: dict[str, Any]) -> ChatParams:
     _messages(params, body.get("messages"))
     _tools(params, body)
     _response_format(params, body.get("response_format"))
-    params.temperature = _number(body, "temperature", 0, 2)
+    params.temperature = number_field(body, "temperature", 0, 2)
     for name in ("max_completion_tokens", "max_tokens"):
-        value = _number(body, name, 1, 10_000_000)
+        value = number_field(body, name, 1, 10_000_000)
         if value is not None:
             params.max_tokens = int(value)
             break
@@ -325,7 +325,7 @@ def _wire_tool_calls(run: TaskRun) -> list[dict[str, Any]]:
     ]
 
 
-async def _run_chat(params: ChatParams) -> tuple[TaskRun, str]:
+async def run_chat(params: ChatParams) -> tuple[TaskRun, str]:
     """Run a non-streamed (or not token-streamable) request; the run and its content."""
     if params.schema is not None:
         run = await agenerate_structured(
@@ -374,7 +374,7 @@ async def chat_completions(request: HttpRequest, grant: Grant, body: dict[str, A
     params = chat_params(body)
     if params.stream and params.plain and not params.tools and params.schema is None:
         return await _token_stream(params)
-    run, content = await _run_chat(params)
+    run, content = await run_chat(params)
     finish = "tool_calls" if run.tool_calls else "stop"
     if params.stream:
         return _whole_as_stream(params, run, content, finish)
@@ -417,7 +417,7 @@ def _usage_chunk(cid: str, task: str, run: TaskRun | None) -> dict[str, Any]:
     }
 
 
-def _streaming(chunks: AsyncIterator[bytes]) -> StreamingHttpResponse:
+def sse_response(chunks: AsyncIterator[bytes]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(chunks, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a proxy in front must not hold chunks back
@@ -440,7 +440,7 @@ def _whole_as_stream(
             yield _sse(_usage_chunk(cid, params.task, run))
         yield _DONE
 
-    return run_headers(_streaming(chunks()), run)
+    return run_headers(sse_response(chunks()), run)
 
 
 async def open_stream(
@@ -524,7 +524,7 @@ async def _token_stream(params: ChatParams) -> StreamingHttpResponse:
             yield _sse(_usage_chunk(cid, task, stream.run))
         yield _DONE
 
-    return stream_headers(_streaming(chunks()), stream, walk)
+    return stream_headers(sse_response(chunks()), stream, walk)
 
 
 # --- models and images ------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from aiconfig.gateway import openai_api
+from aiconfig.gateway import anthropic_api, openai_api
 
 app_name = "gateway"
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("chat/completions", openai_api.chat_completions, name="chat_completions"),
     path("models", openai_api.models, name="models"),
     path("images/generations", openai_api.images, name="images"),
+    path("messages", anthropic_api.messages, name="messages"),
 ]
