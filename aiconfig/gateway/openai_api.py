@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from aiconfig.services.calls import (
 from aiconfig.services.calls import operations as ops
 from aiconfig.services.calls.log import API_TOKEN
 from aiconfig.services.calls.plan import resolve
+
+logger = logging.getLogger("aiconfig.gateway")
 
 View = Callable[[HttpRequest, Grant, dict[str, Any]], Awaitable[HttpResponse]]
 Refuse = Callable[[GatewayError], HttpResponse]
@@ -77,8 +80,13 @@ def endpoint(method: str, *, refuse: Refuse = openai_error, needs_task: bool = T
                 if needs_task and (not isinstance(task, str) or not task):
                     raise bad_request("model", "'model' is required: the name of a task.")
                 grant = await sync_to_async(authorize)(secret=presented_secret(request), task=task)
-                API_TOKEN.set(grant.token)
-                return await view(request, grant, body)
+                # Calls started in the view read it; the thread runserver lends us must
+                # not keep it afterwards (async_to_sync copies context changes back).
+                reset = API_TOKEN.set(grant.token)
+                try:
+                    return await view(request, grant, body)
+                finally:
+                    API_TOKEN.reset(reset)
             except GatewayError as error:
                 return refuse(error)
             except TaskFailed as failed:
@@ -98,6 +106,10 @@ def endpoint(method: str, *, refuse: Refuse = openai_error, needs_task: bool = T
             except AIConfigError as error:
                 # The task exists but its output kind does not fit this endpoint.
                 return refuse(bad_request("model", str(error)))
+            except Exception:
+                # No traceback or internal detail for the client; the server log has it.
+                logger.exception("Gateway request to %s failed", request.path)
+                return refuse(GatewayError(500, "Internal error in the gateway.", type="api_error"))
 
         wrapped.__name__ = view.__name__
         wrapped.__doc__ = view.__doc__
