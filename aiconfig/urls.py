@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, reverse_lazy
 
 from aiconfig import views
+from aiconfig.views import tokens as tokens_views
 
 urlpatterns = [
     path("", views.tasks, name="tasks"),
@@ -26,6 +27,8 @@ urlpatterns = [
     path("usage/", views.usage, name="usage"),
     path("usage/export.csv", views.usage_csv, name="usage_csv"),
     path("history/", views.history, name="history"),
+    path("tokens/", tokens_views.api_tokens, name="api_tokens"),
+    path("tokens/<slug:name>/revoke/", tokens_views.api_token_revoke, name="api_token_revoke"),
     path("history/<int:change_id>/revert/", views.change_revert, name="change_revert"),
     path(
         "login/",
