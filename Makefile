@@ -8,7 +8,7 @@ PORT ?= 8000
 # `make serve` worker processes: one per core, 4 when the count is unknown.
 WORKERS ?= $(shell nproc 2>/dev/null || echo 4)
 
-.PHONY: install run serve test lint format bench clean
+.PHONY: install run serve test lint format bench bench-gateway clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), "Python 3.12+ is required (found " + sys.version.split()[0] + ")"'
@@ -50,6 +50,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The HTTP gateway over uvicorn (one worker) against the fake provider directly.
+bench-gateway: install
+	$(BIN)/python -m bench.gateway
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
