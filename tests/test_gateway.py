@@ -50,6 +50,9 @@ TASK_ENV = {
     # One token, then silence until the client hangs up.
     "AI_STALL_PROVIDER": "openai",
     "AI_STALL_MODEL": "stall-after-first",
+    # Never answers (until the client hangs up).
+    "AI_HANG_PROVIDER": "openai",
+    "AI_HANG_MODEL": "hang",
 }
 
 MAKE_TOKENS = """
@@ -88,14 +91,13 @@ class Gateway:
     fake: FakeProvider
     env: dict[str, str]
 
-    def client(self, token: str = "full", **kwargs: Any) -> openai.OpenAI:
+    def client(self, token: str = "full", timeout: float = 20) -> openai.OpenAI:
         """The official SDK pointed at the gateway, retries off (we test single answers)."""
         return openai.OpenAI(
             base_url=f"{self.url}/v1",
             api_key=self.tokens.get(token, token),
             max_retries=0,
-            timeout=20,
-            **kwargs,
+            timeout=timeout,
         )
 
     def dump(self) -> dict[str, Any]:
@@ -395,6 +397,19 @@ def test_a_client_that_hangs_up_mid_stream_cancels_the_provider_request(
     assert "stall-after-first" in gateway.fake.disconnects
     calls = [c for c in gateway.dump()["calls"] if c["request_id"] == request_id]
     assert [c["outcome"] for c in calls] == ["cancelled"]
+
+
+def test_a_client_that_gives_up_waiting_cancels_the_provider_request(gateway: Gateway) -> None:
+    with pytest.raises(openai.APITimeoutError):
+        gateway.client(timeout=1.0).chat.completions.create(model="hang", messages=HELLO)
+    deadline = time.monotonic() + 10
+    while "hang" not in gateway.fake.disconnects and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "hang" in gateway.fake.disconnects
+    outcomes: list[str] = []
+    while time.monotonic() < deadline and not outcomes:
+        outcomes = [c["outcome"] for c in gateway.dump()["calls"] if c["task"] == "hang"]
+    assert outcomes == ["cancelled"]
 
 
 def test_tokens_are_stored_only_as_a_hash(gateway: Gateway) -> None:
