@@ -95,3 +95,30 @@ def test_the_development_server_path_serves_v1_and_logs_the_token(wired: FakePro
     rows = CallLog.objects.filter(request_id=answer["x-aiconfig-request-id"])
     assert [(r.source, r.api_token) for r in rows] == [("api", "dev-app")]
     assert ApiToken.objects.get(name="dev-app").last_used_at is not None
+
+
+@pytest.mark.django_db
+def test_a_signed_in_session_is_no_credential_for_v1(django_user_model: Any) -> None:
+    """A page on another site making the admin's browser post to /v1/ gets nothing."""
+    admin = django_user_model.objects.create_superuser(username="root", password="root-pass-1")
+    answer = signed_in(admin).post(
+        "/v1/chat/completions",
+        {"model": "text", "messages": [{"role": "user", "content": "hi"}]},
+        content_type="application/json",
+    )
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "missing_api_key"
+    assert not CallLog.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_expired_token_is_refused(endpoint_admin: Any) -> None:
+    from django.utils import timezone
+
+    secret = create_token(name="old").secret
+    ApiToken.objects.filter(name="old").update(expires_at=timezone.now())
+    answer = Client().get("/v1/models", HTTP_X_API_KEY=secret)
+    assert answer.status_code == 401
+    assert (
+        answer.json()["error"]["message"] == "Invalid API token: it is unknown, revoked or expired."
+    )
