@@ -550,3 +550,9 @@ def test_ai_token_refuses_bad_input_with_a_clear_line(
     assert says in result.stderr
     assert "Traceback" not in result.stderr
     assert manage.json("ai_token", "list", "--json")["tokens"] == []
+
+
+def test_an_unknown_endpoint_is_a_json_404(gateway: Gateway) -> None:
+    answer = httpx.post(f"{gateway.url}/v1/embeddings", json={"model": "text", "input": "x"})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["message"] == "Unknown endpoint: POST /v1/embeddings."

@@ -586,3 +586,12 @@ async def images(request: HttpRequest, grant: Grant, body: dict[str, Any]) -> An
         for image in run.images
     ]
     return run_headers(JsonResponse({"created": int(time.time()), "data": data}), run)
+
+
+@login_not_required
+@csrf_exempt
+async def not_found(request: HttpRequest) -> HttpResponse:
+    """Any other path under /v1/: OpenAI's 404 shape (no token needed to learn that)."""
+    return openai_error(
+        GatewayError(404, f"Unknown endpoint: {request.method} {request.path}.", code="not_found")
+    )

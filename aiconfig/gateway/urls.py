@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
 from aiconfig.gateway import anthropic_api, openai_api
 
@@ -13,4 +13,6 @@ urlpatterns = [
     path("models", openai_api.models, name="models"),
     path("images/generations", openai_api.images, name="images"),
     path("messages", anthropic_api.messages, name="messages"),
+    # Anything else under /v1/: a 404 in OpenAI's format, not the dashboard's page.
+    re_path(r"^.*$", openai_api.not_found, name="not_found"),
 ]
