@@ -451,6 +451,23 @@ def test_the_anthropic_sdk_streams_text_events(gateway: Gateway) -> None:
     assert final.stop_reason == "end_turn"
 
 
+def test_the_async_anthropic_sdk_answers_plain_and_streamed(gateway: Gateway) -> None:
+    async def both() -> tuple[str, str]:
+        async with anthropic.AsyncAnthropic(
+            base_url=gateway.url, api_key=gateway.tokens["full"], max_retries=0
+        ) as client:
+            plain = await client.messages.create(model="backup", max_tokens=50, messages=HELLO)
+            async with client.messages.stream(
+                model="text", max_tokens=50, messages=HELLO
+            ) as stream:
+                streamed = "".join([text async for text in stream.text_stream])
+        return plain.content[0].text, streamed
+
+    plain, streamed = asyncio.run(both())
+    assert plain.strip()
+    assert len(streamed.split()) > 1
+
+
 def test_the_anthropic_sdk_uses_tools(gateway: Gateway) -> None:
     tools = [
         {
