@@ -122,3 +122,17 @@ def test_an_expired_token_is_refused(endpoint_admin: Any) -> None:
     assert (
         answer.json()["error"]["message"] == "Invalid API token: it is unknown, revoked or expired."
     )
+
+
+@pytest.mark.django_db
+def test_an_oversized_body_is_a_413_not_a_crash(settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    secret = create_token(name="big").secret
+    answer = Client().post(
+        "/v1/chat/completions",
+        {"model": "text", "messages": [{"role": "user", "content": "x" * 2000}]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    assert answer.status_code == 413
+    assert "over 1000 bytes" in answer.json()["error"]["message"]

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -52,7 +54,16 @@ Refuse = Callable[[GatewayError], HttpResponse]
 def parse_body(request: HttpRequest) -> dict[str, Any]:
     """The JSON object the request carries; anything else is a 400."""
     try:
-        body = json.loads(request.body or b"null")
+        raw = request.body
+    except RequestDataTooBig:
+        raise GatewayError(
+            413,
+            f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+            "(DATA_UPLOAD_MAX_MEMORY_SIZE).",
+            code="request_too_large",
+        ) from None
+    try:
+        body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise GatewayError(
             400, "The request body is not valid JSON.", code="invalid_json"
