@@ -324,8 +324,8 @@ def chat_params(body: dict[str, Any]) -> ChatParams:
     if not isinstance(options, dict):
         raise bad_request("stream_options", "'stream_options' must be an object.")
     params.include_usage = bool(options.get("include_usage"))
-    n = body.get("n", 1)
-    if n != 1:
+    n = body.get("n")
+    if n not in (None, 1):
         raise bad_request("n", "Only n=1 is supported.")
     return params
 
