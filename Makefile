@@ -8,7 +8,7 @@ PORT ?= 8000
 # `make serve` worker processes: one per core, 4 when the count is unknown.
 WORKERS ?= $(shell nproc 2>/dev/null || echo 4)
 
-.PHONY: install run serve test lint format bench bench-rollup clean
+.PHONY: install run serve test lint format bench bench-rollup bench-gateway clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), "Python 3.12+ is required (found " + sys.version.split()[0] + ")"'
@@ -54,6 +54,10 @@ bench: install
 # What the usage rollup adds to writing a call's log row (before/after, interleaved).
 bench-rollup: install
 	$(BIN)/python -m bench.rollup
+
+# The HTTP gateway over uvicorn (one worker) against the fake provider directly.
+bench-gateway: install
+	$(BIN)/python -m bench.gateway
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -248,10 +248,15 @@ class CallLog(models.Model):
     )
     prompt = models.TextField(blank=True)
     response = models.TextField(blank=True)
+    # The API token's name for calls made through the HTTP gateway (/v1/), else blank.
+    api_token = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["task", "created_at"], name="calllog_task_time")]
+        indexes = [
+            models.Index(fields=["task", "created_at"], name="calllog_task_time"),
+            models.Index(fields=["api_token", "created_at"], name="calllog_token_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.task} {self.provider}/{self.model} #{self.attempt} {self.outcome}"
@@ -400,3 +405,45 @@ class UsageRollup(models.Model):
 for _bucket in range(LATENCY_BUCKETS):
     UsageRollup.add_to_class(f"lat_{_bucket:03d}", models.IntegerField(default=0, db_default=0))
 del _bucket
+
+
+class ApiToken(models.Model):
+    """A bearer token for the HTTP gateway (/v1/). Only the sha256 of the secret is stored.
+
+    The secret is shown once, when created; `prefix` (its first characters) is what
+    lists show so people can tell tokens apart. Blank `tasks` means every task.
+    `window_start`/`window_count` are the rate limit's per-minute counter, kept in the
+    row so every worker process shares it.
+    """
+
+    name = models.SlugField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=16)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    tasks = models.JSONField(default=list, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    monthly_budget_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("manage_tokens", "Can create, list and revoke API tokens")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def revoked(self) -> bool:
+        """True once the token has been revoked."""
+        return self.revoked_at is not None

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.urls import path, reverse_lazy
+from django.urls import include, path, reverse_lazy
 
 from aiconfig import views
+from aiconfig.views import tokens as tokens_views
 
 urlpatterns = [
     path("", views.tasks, name="tasks"),
@@ -42,6 +43,8 @@ urlpatterns = [
     path(
         "playground/runs/<int:run_id>/promote/", views.playground_promote, name="playground_promote"
     ),
+    path("tokens/", tokens_views.api_tokens, name="api_tokens"),
+    path("tokens/<slug:name>/revoke/", tokens_views.api_token_revoke, name="api_token_revoke"),
     path("history/<int:change_id>/revert/", views.change_revert, name="change_revert"),
     path(
         "login/",
@@ -70,4 +73,6 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("admin/", admin.site.urls),
+    # The HTTP gateway: token auth, no session, no CSRF (see aiconfig/gateway/).
+    path("v1/", include("aiconfig.gateway.urls")),
 ]

@@ -109,7 +109,15 @@ class CallLogAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
         "cost_usd",
         "source",
     )
-    list_filter = ("outcome", "task", "provider", "source", "is_fallback", "error_kind")
-    search_fields = ("request_id", "task", "provider", "model", "error_message")
+    list_filter = (
+        "outcome",
+        "task",
+        "provider",
+        "source",
+        "api_token",
+        "is_fallback",
+        "error_kind",
+    )
+    search_fields = ("request_id", "task", "provider", "model", "error_message", "api_token")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in CallLog._meta.fields]

@@ -12,7 +12,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("aiconfig", "0006_playground"),
+        ("aiconfig", "0007_api_tokens"),
     ]
 
     operations = [

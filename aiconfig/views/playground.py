@@ -26,10 +26,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from aiconfig import playground_presenters as present
 from aiconfig import selectors
 from aiconfig.exceptions import AIConfigError
 from aiconfig.models import PlaygroundRun
+from aiconfig.presenters import playground as present
 from aiconfig.services import calls, playground
 from aiconfig.services.playground import MAX_COLUMNS, Column, Inputs
 from aiconfig.views.common import INVALID, abilities, flash, post_with_permission

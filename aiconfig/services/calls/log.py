@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -40,6 +41,9 @@ logger = logging.getLogger("aiconfig.services.calls")
 _OUTCOMES = {"timed_out": CallOutcome.TIMED_OUT, Cancelled.kind: CallOutcome.CANCELLED}
 # `Channel.values` rebuilds its list on every access; this is on every call's path.
 _CHANNELS = frozenset(Channel.values)
+# The API token a gateway request (/v1/) came with: set by the gateway for the request's
+# context (asyncio tasks and sync_to_async threads inherit it), read when a call starts.
+API_TOKEN: contextvars.ContextVar[str] = contextvars.ContextVar("aiconfig_api_token", default="")
 
 
 @dataclass
@@ -55,6 +59,7 @@ class CallRecord:
     started: float = field(default_factory=time.perf_counter)
     attempts: list[Attempt] = field(default_factory=list)
     rows: list[CallLog] = field(default_factory=list)
+    api_token: str = field(default_factory=API_TOKEN.get)
 
     def record(
         self,
@@ -111,6 +116,7 @@ class CallRecord:
                 user=known_user(self.user),
                 prompt=self.prompt if keep_text else "",
                 response=response if keep_text else "",
+                api_token=self.api_token,
             )
         )
         return attempt

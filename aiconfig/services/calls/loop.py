@@ -102,6 +102,8 @@ class Walk:
         total = config.total_timeout_seconds
         self.total_deadline = time.monotonic() + total if total else None
         self._again = False
+        # The step being tried now: who answers a stream once its first token is in.
+        self.current: Step | None = None
         # Set by fan-out: rows are written by the caller's thread, not the worker's.
         self.defer_log = False
 
@@ -123,6 +125,7 @@ class Walk:
                         return
                     deadline = min(deadline, self.total_deadline)
                 self._again = False
+                self.current = step
                 yield Try(step, retry, time.perf_counter(), deadline)
                 if not self._again:
                     break

@@ -14,8 +14,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapters import Usage
+from aiconfig import formatting
+from aiconfig.formatting import ms, usd
 from aiconfig.models import PlaygroundRun
-from aiconfig.presenters import ago, format_cost, format_ms, format_tokens
+from aiconfig.presenters.common import ago
 from aiconfig.pricing import call_cost
 from aiconfig.services.playground import DIRECT_TASK, Column, Inputs
 from aiconfig.snapshots import ConfigSnapshot
@@ -76,7 +78,7 @@ def _cost(value: Any) -> str:
     if value in (None, ""):
         return "unknown"
     try:
-        return format_cost(Decimal(str(value)))
+        return usd(Decimal(str(value)))
     except InvalidOperation:
         return "unknown"
 
@@ -110,11 +112,11 @@ def column_view(index: int, column: Column, result: Mapping[str, Any] | None = N
         fallback_used=bool(result.get("fallback_used")),
         attempts=tuple(_attempt_line(a) for a in result.get("attempts") or ()),
         # A whole answer (JSON, tools, slides) has no first token to time.
-        first_token=format_ms(result.get("first_token_ms"))
+        first_token=ms(result.get("first_token_ms"))
         if result.get("streamed", True)
         else "not streamed",
-        latency=format_ms(result.get("latency_ms")),
-        tokens=format_tokens(result.get("input_tokens"), result.get("output_tokens")),
+        latency=ms(result.get("latency_ms")),
+        tokens=formatting.tokens(result.get("input_tokens"), result.get("output_tokens")),
         cost=_cost(result.get("cost_usd")),
     )
 
