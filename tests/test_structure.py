@@ -121,13 +121,13 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 def test_models_import_no_rules() -> None:
     """models → validation → selectors → snapshots → catalog → models was the cycle."""
-    tree = ast.parse((ROOT / "aiconfig" / "models.py").read_text())
-    ours = {
-        node.module
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("aiconfig")
-    }
-    assert ours == {"aiconfig.enums"}
+    ours = set()
+    for path in (ROOT / "aiconfig" / "models").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("aiconfig"):
+                ours.add(node.module)
+            assert not (isinstance(node, ast.ImportFrom) and node.level), f"relative in {path}"
+    assert {m for m in ours if not m.startswith("aiconfig.models.")} == {"aiconfig.enums"}
 
 
 @pytest.mark.django_db
@@ -176,7 +176,7 @@ def test_admin_task_changelist_queries_do_not_grow_with_tasks(admin_client_: Cli
 
 
 # A module longer than this does more than one job: split it by job (see admin/, forms/,
-# presenters/, services/config/, validation/), re-exporting from the package.
+# models/, presenters/, selectors/, services/config/, validation/), re-exporting from the package.
 MAX_LINES = 425
 # One SDK's whole wire mapping each (requests, streaming, errors, usage): splitting them is
 # a follow-up of its own, kept out of the structure move because the adapters changed in

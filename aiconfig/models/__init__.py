@@ -1,0 +1,46 @@
+"""Database models: providers, their models, task types, assignments, history, call log, prices.
+
+Models hold data only. Every write goes through `aiconfig.services`, which validates,
+records the change in `ConfigChange` and so makes it visible to every process. One
+module per job (configuration, history, call log, usage rollup, playground, API
+tokens); the names are re-exported here so `from aiconfig.models import X` works.
+Nothing here imports rules or queries: only `aiconfig.enums` and Django.
+"""
+
+from __future__ import annotations
+
+from aiconfig.enums import CallOutcome, Channel, OutputKind, ProviderKind, Source
+from aiconfig.models.calls import CallLog
+from aiconfig.models.config import (
+    ModelPrice,
+    Provider,
+    ProviderModel,
+    TaskAssignment,
+    TaskFallback,
+    TaskType,
+)
+from aiconfig.models.history import ConfigChange
+from aiconfig.models.playground import PlaygroundRun
+from aiconfig.models.tokens import ApiToken
+from aiconfig.models.usage import LATENCY_BUCKETS, LATENCY_STEPS_PER_DOUBLING, UsageRollup
+
+__all__ = [
+    "LATENCY_BUCKETS",
+    "LATENCY_STEPS_PER_DOUBLING",
+    "ApiToken",
+    "CallLog",
+    "CallOutcome",
+    "Channel",
+    "ConfigChange",
+    "ModelPrice",
+    "OutputKind",
+    "PlaygroundRun",
+    "Provider",
+    "ProviderKind",
+    "ProviderModel",
+    "Source",
+    "TaskAssignment",
+    "TaskFallback",
+    "TaskType",
+    "UsageRollup",
+]
