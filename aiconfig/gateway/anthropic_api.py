@@ -15,11 +15,10 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 
 from aiconfig.gateway.access import Grant
+from aiconfig.gateway.chat_request import ChatParams, number_field
+from aiconfig.gateway.endpoint import endpoint
 from aiconfig.gateway.errors import anthropic_error, bad_request, task_failed
-from aiconfig.gateway.openai_api import (
-    ChatParams,
-    endpoint,
-    number_field,
+from aiconfig.gateway.running import (
     open_stream,
     run_chat,
     run_headers,
