@@ -44,7 +44,8 @@ def main() -> None:
     from django.utils import timezone
 
     from aiconfig.models import CallLog, UsageRollup
-    from aiconfig.services.calls import log as call_log
+    from aiconfig.services.calls import log_insert
+    from aiconfig.services.calls.log_connections import log_connection
 
     call_command("migrate", verbosity=0)
     rng = random.Random(1)
@@ -67,18 +68,18 @@ def main() -> None:
             source="code",
         )
 
-    connection = call_log.log_connection()
+    connection = log_connection()
 
     def before() -> float:
         row = a_row()
         started = time.perf_counter()
-        call_log._insert_rows([row], connection)  # autocommit: one implicit transaction
+        log_insert._insert_rows([row], connection)  # autocommit: one implicit transaction
         return time.perf_counter() - started
 
     def after() -> float:
         row = a_row()
         started = time.perf_counter()
-        call_log.insert_call_log([row], using=connection)
+        log_insert.insert_call_log([row], using=connection)
         return time.perf_counter() - started
 
     for _ in range(args.warmup):

@@ -22,7 +22,7 @@ from aiconfig.latency import BUCKET_COLUMNS, histogram_percentile, hour_of
 from aiconfig.models import CallLog, TaskAssignment, TaskFallback, UsageRollup
 from aiconfig.services import calls
 from aiconfig.services.calllog import prune_call_log
-from aiconfig.services.calls import TaskFailed
+from aiconfig.services.calls import TaskFailed, log_insert
 from aiconfig.services.calls import log as call_log
 from aiconfig.services.rollup import KEY_FIELDS, SUM_FIELDS, rebuild_rollup, summed
 from tests.fake_provider import FakeProvider
@@ -121,7 +121,7 @@ def test_rows_and_rollup_are_written_together_or_not_at_all(
     # The real path: the log's own autocommit connection, outside any test transaction.
     calls.generate_text(prompt="first")
     assert table() == recomputed() != {}
-    real = call_log.add_to_rollup
+    real = log_insert.add_to_rollup
     failures = iter([DatabaseError("rollup write failed")])
 
     def flaky(rows: Any, **kwargs: Any) -> None:
@@ -130,7 +130,7 @@ def test_rows_and_rollup_are_written_together_or_not_at_all(
             raise error
         real(rows, **kwargs)
 
-    monkeypatch.setattr(call_log, "add_to_rollup", flaky)
+    monkeypatch.setattr(log_insert, "add_to_rollup", flaky)
     run = calls.generate_text(prompt="second")
     assert run.log_error is not None
     assert "rollup write failed" in run.log_error

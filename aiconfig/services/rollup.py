@@ -1,8 +1,8 @@
 """The usage rollup: the call log summed per hour, kept up to date with every call.
 
 `add_to_rollup` runs in the transaction that inserts the call-log rows (see
-`aiconfig.services.calls.log.insert_call_log`), one `INSERT ... ON CONFLICT DO
-UPDATE` per row, so the rollup can never disagree with the log it sums. It works the
+`aiconfig.services.calls.log_insert.insert_call_log`), one `INSERT ... ON CONFLICT
+DO UPDATE` per row, so the rollup can never disagree with the log it sums. It works the
 same on SQLite and PostgreSQL. `rebuild_rollup` recomputes it from the call log
 (after an import, a restore, rows written some other way).
 """

@@ -8,6 +8,8 @@ call-log row per attempt with latency, tokens and cost. The modules:
 - `loop`: the attempt loop (deadline, classify, retry or fall back) and its blocking
   drivers, whole answers and streams; `aloop`: the same on the async SDK clients;
 - `log`: the call-log rows, written outside the caller's transaction;
+  `log_insert` inserts them with their usage rollup in one transaction, through the
+  per-thread connections of `log_connections`;
 - `operations`/`api`/`streams`/`fanout`: the public calls built on the loop;
 - `connection`: a provider's "Test connection".
 """

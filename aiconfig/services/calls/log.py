@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import contextlib
 import contextvars
 import logging
 import threading
@@ -21,20 +20,41 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
-from django.core.signals import request_finished, request_started
 from django.db import DatabaseError, connections, router
 from django.db import Error as DatabaseFailure  # DatabaseError and InterfaceError alike
 
 from adapters import AdapterError, Usage, redact
 from aiconfig.models import CallLog, CallOutcome, Channel
+from aiconfig.services.calls.log_connections import (
+    _caller_in_transaction,
+    _drop_own_connection,
+    _own_connection,
+    close_log_connections,
+    log_connection,
+)
+from aiconfig.services.calls.log_insert import insert_call_log
 from aiconfig.services.calls.plan import Step
 from aiconfig.services.calls.results import Attempt, Cancelled
 from aiconfig.services.history import User, known_user
-from aiconfig.services.rollup import add_to_rollup
 from aiconfig.snapshots import TaskConfig
+
+# The connections and the insert live in `log_connections` and `log_insert`; their
+# public names are re-exported here. `write_rows` looks `insert_call_log` up in this
+# module, so patching it here (as the tests do) reaches every write.
+__all__ = [
+    "API_TOKEN",
+    "CallRecord",
+    "LogHealth",
+    "call_log_health",
+    "close_log_connections",
+    "discard_backlog",
+    "flush_backlog",
+    "insert_call_log",
+    "log_connection",
+    "write_rows",
+]
 
 logger = logging.getLogger("aiconfig.services.calls")
 
@@ -128,147 +148,6 @@ class CallRecord:
     def write(self) -> str | None:
         """Write the rows; a failure is returned (and logged, counted, retried), never raised."""
         return write_rows(self.rows, task=self.task.task, request_id=self.request_id)
-
-
-# --- writing ----------------------------------------------------------------------------
-
-_LOG_FIELDS = tuple(f for f in CallLog._meta.concrete_fields if not f.primary_key)
-
-
-def insert_call_log(rows: Sequence[CallLog], *, using: Any = None) -> None:
-    """Insert call-log rows and add them to the usage rollup, in one transaction.
-
-    On `using`, a connection (default: the log's). The rollup is updated in the same
-    transaction as the insert so the two never drift: both are written or neither.
-    """
-    if not rows:
-        return
-    connection = using if using is not None else log_connection()
-    if connection.vendor == "postgresql":
-        # One statement (the insert as a data-modifying WITH): atomic on its own.
-        add_to_rollup(rows, connection=connection, with_statement=_insert_sql(rows, connection))
-        return
-    if not connection.get_autocommit():
-        # Already inside a transaction (a test's): it commits or rolls back both.
-        _insert_rows(rows, connection)
-        add_to_rollup(rows, connection=connection)
-        return
-    connection.set_autocommit(False)
-    try:
-        _insert_rows(rows, connection)
-        add_to_rollup(rows, connection=connection)
-        connection.commit()
-    except BaseException:
-        with contextlib.suppress(DatabaseFailure):
-            connection.rollback()
-        raise
-    finally:
-        with contextlib.suppress(DatabaseFailure):
-            connection.set_autocommit(True)
-
-
-def _insert_rows(rows: Sequence[CallLog], connection: Any) -> None:
-    """Insert call-log rows with one statement."""
-    sql, params = _insert_sql(rows, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def _insert_sql(rows: Sequence[CallLog], connection: Any) -> tuple[str, list[Any]]:
-    """The one INSERT of call-log rows, and its parameters.
-
-    This is on every call's path: `bulk_create` spends ~0.2 ms compiling SQL and
-    opening a transaction for a single row, five times the insert itself. Values
-    still go through each field's own database preparation, so types come out as
-    the ORM would write them on any backend.
-    """
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _LOG_FIELDS)
-    one_row = "(" + ", ".join(["%s"] * len(_LOG_FIELDS)) + ")"
-    sql = (
-        f"INSERT INTO {quote(CallLog._meta.db_table)} ({columns}) "
-        f"VALUES {', '.join([one_row] * len(rows))}"
-    )
-    params = [
-        field.get_db_prep_save(getattr(row, field.attname), connection)
-        for row in rows
-        for field in _LOG_FIELDS
-    ]
-    return sql, params
-
-
-_own = threading.local()
-_all_own: set[Any] = set()
-_all_own_lock = threading.Lock()
-
-
-def _own_connection(alias: str) -> Any:
-    """This thread's private connection for log rows: autocommit, short SQLite busy wait."""
-    connection = getattr(_own, alias, None)
-    if connection is None:
-        connection = connections.create_connection(alias)
-        # So `close_log_connections` may close it from another thread (tests, shutdown).
-        connection.inc_thread_sharing()
-        setattr(_own, alias, connection)
-        with _all_own_lock:
-            _all_own.add(connection)
-    if connection.connection is None:
-        connection.ensure_connection()
-        if connection.vendor == "sqlite":
-            busy_ms = int(float(settings.AICONFIG_CALL_LOG_BUSY_TIMEOUT_SECONDS) * 1000)
-            connection.connection.execute(f"PRAGMA busy_timeout = {busy_ms}")
-    return connection
-
-
-def _drop_own_connection(alias: str) -> None:
-    connection = getattr(_own, alias, None)
-    if connection is not None:
-        setattr(_own, alias, None)
-        with _all_own_lock:
-            _all_own.discard(connection)
-        with contextlib.suppress(DatabaseFailure):
-            connection.close()
-
-
-def close_log_connections() -> None:
-    """Close every thread's log connection (before dropping a database, at shutdown)."""
-    with _all_own_lock:
-        owned = list(_all_own)
-        _all_own.clear()
-    for connection in owned:
-        with contextlib.suppress(DatabaseFailure):
-            connection.close()
-    _own.__dict__.clear()
-
-
-def _close_if_obsolete(**kwargs: Any) -> None:
-    # Like Django's own connections: closed at the end of a request unless CONN_MAX_AGE
-    # keeps them, so a web worker never holds an idle connection per thread forever.
-    for alias in list(_own.__dict__):
-        connection = getattr(_own, alias, None)
-        if connection is not None and connection.connection is not None:
-            connection.close_if_unusable_or_obsolete()
-
-
-request_started.connect(_close_if_obsolete, dispatch_uid="aiconfig-call-log-connections-start")
-request_finished.connect(_close_if_obsolete, dispatch_uid="aiconfig-call-log-connections-end")
-
-
-def _caller_in_transaction(connection: Any) -> bool:
-    # A test case wraps each test in atomic blocks of its own; those are not the
-    # caller's transaction (and rows must roll back with the test).
-    return connection.in_atomic_block and not all(
-        getattr(block, "_from_testcase", False) for block in connection.atomic_blocks
-    )
-
-
-def log_connection() -> Any:
-    """The connection log rows go through (see the module docstring)."""
-    alias = router.db_for_write(CallLog)
-    caller = connections[alias]
-    if caller.in_atomic_block and not _caller_in_transaction(caller):
-        return caller  # inside a test's own transaction
-    return _own_connection(alias)
 
 
 # --- rows that could not be written -------------------------------------------------------
