@@ -1,14 +1,17 @@
-"""Adapter for the Anthropic Messages API via the `anthropic` SDK."""
+"""Adapter for the Anthropic Messages API via the `anthropic` SDK.
+
+The adapter and its SDK clients; the wire shapes are in `anthropic_wire`, streamed
+text in `anthropic_stream`.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import anthropic
-from anthropic.types import Message
 
 from ._common import (
     ErrorContext,
@@ -20,15 +23,25 @@ from ._common import (
     call_sdk,
     check_event_stream,
     elapsed_ms,
-    int_or_none,
-    map_exception,
     parse_json_text,
     reading_response,
-    safe_cause,
     safe_schema_name,
 )
 from ._common import (
     check_base_url as _check_base_url,
+)
+from .anthropic_stream import _aiter_events, _EventReader, _iter_events
+from .anthropic_wire import (
+    _STOP_REASONS,
+    _TOOL_CHOICES,
+    _WRAP_KEY,
+    _expect_message,
+    _joined_text,
+    _max_tokens,
+    _messages_to_wire,
+    _object_schema,
+    _tool_input,
+    _usage,
 )
 from .base import (
     DEFAULT_BASE_URLS,
@@ -45,7 +58,6 @@ from .base import (
     TextResult,
     TextStream,
     ToolCall,
-    Usage,
 )
 from .errors import (
     AdapterError,
@@ -54,24 +66,6 @@ from .errors import (
     ProviderError,
     ProviderNotInitialized,
 )
-
-# The Messages API insists on max_tokens; this is what we ask for when the caller doesn't say.
-DEFAULT_MAX_TOKENS = 1024
-
-_STOP_REASONS = {
-    "end_turn": "end",
-    "stop_sequence": "end",
-    "tool_use": "tool_calls",
-    "max_tokens": "max_tokens",
-    "model_context_window_exceeded": "max_tokens",
-}
-_TOOL_CHOICES: dict[str, dict[str, str]] = {
-    "auto": {"type": "auto"},
-    "required": {"type": "any"},
-    "none": {"type": "none"},
-}
-# Tool input schemas must describe an object; other schemas are wrapped in one.
-_WRAP_KEY = "result"
 
 
 class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
@@ -385,231 +379,3 @@ def _build_async_client(
     # those win over the auth header built from our key.
     client._custom_headers = {}
     return client
-
-
-def _max_tokens(value: int | None) -> int:
-    return DEFAULT_MAX_TOKENS if value is None else value
-
-
-def _expect_message(ctx: ErrorContext, value: object) -> Message:
-    # The SDK returns the raw text when the body is not JSON (e.g. an HTML page).
-    if not isinstance(value, Message):
-        raise ctx.unreadable()
-    return value
-
-
-def _joined_text(message: Message) -> str:
-    return "".join(block.text for block in message.content if block.type == "text")
-
-
-def _usage(usage: Any) -> Usage:
-    if usage is None:
-        return Usage()
-    return _anthropic_usage(
-        input_tokens=int_or_none(getattr(usage, "input_tokens", None)),
-        output_tokens=int_or_none(getattr(usage, "output_tokens", None)),
-        cache_read=int_or_none(getattr(usage, "cache_read_input_tokens", None)),
-        cache_write=int_or_none(getattr(usage, "cache_creation_input_tokens", None)),
-    )
-
-
-def _anthropic_usage(
-    *,
-    input_tokens: int | None,
-    output_tokens: int | None,
-    cache_read: int | None,
-    cache_write: int | None,
-) -> Usage:
-    """Anthropic's counts in our convention: `input_tokens` including the cached ones.
-
-    Anthropic reports cache reads and writes *on top of* `input_tokens` (which counts
-    only the uncached rest); priced as reported, a mostly cached prompt would cost a
-    fraction of what is billed.
-    """
-    total = input_tokens
-    if total is not None:
-        total += (cache_read or 0) + (cache_write or 0)
-    return Usage(
-        input_tokens=total,
-        output_tokens=output_tokens,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-    )
-
-
-def _tool_input(ctx: ErrorContext, block: Any) -> dict[str, Any]:
-    value = block.input
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ctx.make(ProviderError, f"returned non-object input for tool {block.name!r}")
-    return dict(value)
-
-
-def _object_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """The schema itself if it describes an object, else an object wrapping it."""
-    if schema.get("type") == "object" or ("properties" in schema and "type" not in schema):
-        return schema, False
-    inner = dict(schema)
-    wrapper: dict[str, Any] = {"type": "object", "required": [_WRAP_KEY]}
-    # `$ref`s point at the root, so the definitions move up to the wrapper.
-    for defs_key in ("$defs", "definitions"):
-        if defs_key in inner:
-            wrapper[defs_key] = inner.pop(defs_key)
-    wrapper["properties"] = {_WRAP_KEY: inner}
-    return wrapper, True
-
-
-def _messages_to_wire(
-    ctx: ErrorContext, messages: tuple[ChatMessage, ...]
-) -> tuple[str, list[dict[str, Any]]]:
-    """Split out the system prompt and turn the rest into Anthropic content blocks.
-
-    Consecutive same-role turns are merged, so a run of tool results becomes one
-    user message of tool_result blocks, as the API expects.
-    """
-    system_parts: list[str] = []
-    wire: list[dict[str, Any]] = []
-
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if wire and wire[-1]["role"] == role:
-            wire[-1]["content"].extend(blocks)
-        else:
-            wire.append({"role": role, "content": blocks})
-
-    for message in messages:
-        if message.role == "system":
-            if message.content:
-                system_parts.append(message.content)
-        elif message.role == "user":
-            if message.content:
-                add("user", [{"type": "text", "text": message.content}])
-        elif message.role == "assistant":
-            blocks: list[dict[str, Any]] = []
-            if message.content:
-                blocks.append({"type": "text", "text": message.content})
-            blocks.extend(
-                {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
-                for call in message.tool_calls
-            )
-            # The API rejects empty assistant turns.
-            if blocks:
-                add("assistant", blocks)
-        elif message.role == "tool":
-            if not message.tool_call_id:
-                raise ctx.make(InvalidRequest, "a tool message needs the tool_call_id it answers")
-            add(
-                "user",
-                [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": message.tool_call_id,
-                        "content": message.content,
-                    }
-                ],
-            )
-        else:
-            raise ctx.make(InvalidRequest, f"unsupported message role {message.role!r}")
-    return "\n\n".join(system_parts), wire
-
-
-class _EventReader:
-    """Turns stream events into deltas and, at the end, the final `TextResult`."""
-
-    def __init__(self, ctx: ErrorContext, request: TextRequest, start: float) -> None:
-        self.ctx = ctx
-        self.start = start
-        self.parts: list[str] = []
-        self.model = request.model
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
-        self.cache_read: int | None = None
-        self.cache_write: int | None = None
-        self.stop_reason: str | None = None
-        self.finished = False
-
-    def feed(self, event: Any) -> str:
-        text = ""
-        with reading_response(self.ctx):
-            kind = event.type
-            if kind == "message_start":
-                self.model = event.message.model or self.model
-                start_usage = event.message.usage
-                self.input_tokens = int_or_none(getattr(start_usage, "input_tokens", None))
-                self.cache_read = int_or_none(getattr(start_usage, "cache_read_input_tokens", None))
-                self.cache_write = int_or_none(
-                    getattr(start_usage, "cache_creation_input_tokens", None)
-                )
-            elif kind == "content_block_delta":
-                if event.delta.type == "text_delta":
-                    text = event.delta.text
-            elif kind == "message_delta":
-                usage = event.usage
-                self.output_tokens = int_or_none(getattr(usage, "output_tokens", None))
-                late_input = int_or_none(getattr(usage, "input_tokens", None))
-                if late_input is not None:
-                    self.input_tokens = late_input
-                # message_delta's counts are cumulative: a late figure replaces the first.
-                late_read = int_or_none(getattr(usage, "cache_read_input_tokens", None))
-                if late_read is not None:
-                    self.cache_read = late_read
-                late_write = int_or_none(getattr(usage, "cache_creation_input_tokens", None))
-                if late_write is not None:
-                    self.cache_write = late_write
-                self.stop_reason = event.delta.stop_reason or self.stop_reason
-            elif kind == "message_stop":
-                self.finished = True
-        if text:
-            self.parts.append(text)
-        return text
-
-    def result(self) -> TextResult:
-        if not self.finished:
-            raise self.ctx.make(ProviderError, "stream ended before the response was complete")
-        return TextResult(
-            text="".join(self.parts),
-            model=self.model,
-            usage=_anthropic_usage(
-                input_tokens=self.input_tokens,
-                output_tokens=self.output_tokens,
-                cache_read=self.cache_read,
-                cache_write=self.cache_write,
-            ),
-            latency_ms=elapsed_ms(self.start),
-            finish_reason=self.stop_reason,
-        )
-
-
-def _iter_events(
-    reader: _EventReader, stream: anthropic.Stream[Any]
-) -> Generator[str, None, TextResult]:
-    try:
-        # Unlike the OpenAI SDK, this stream lets raw httpx2 errors through; they
-        # are mapped below like any other.
-        for event in stream:
-            text = reader.feed(event)
-            if text:
-                yield text
-    except AdapterError:
-        raise
-    except Exception as exc:
-        raise map_exception(reader.ctx, exc) from safe_cause(reader.ctx, exc)
-    finally:
-        stream.close()
-    return reader.result()
-
-
-async def _aiter_events(
-    reader: _EventReader, stream: anthropic.AsyncStream[Any]
-) -> AsyncIterator[str]:
-    try:
-        async for event in stream:
-            text = reader.feed(event)
-            if text:
-                yield text
-    except AdapterError:
-        raise
-    except Exception as exc:
-        raise map_exception(reader.ctx, exc) from safe_cause(reader.ctx, exc)
-    finally:
-        await stream.close()

@@ -183,7 +183,6 @@ MAX_LINES = 425
 # the same wave on other branches. Listed so they cannot grow unnoticed.
 LONG_MODULES = {
     "adapters/_common.py": 560,
-    "adapters/anthropic_adapter.py": 580,
     "adapters/openai_adapter.py": 640,
 }
 
