@@ -326,3 +326,14 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
             "--disable-sync",
         ],
     }
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last.
+
+    Playwright's sync API keeps an event loop running in the main thread from the first
+    browser test to the end of the session; a later test that calls async code from sync
+    code (asyncio.run, async_to_sync, Django's test client on an async view) would then
+    fail for a reason that has nothing to do with what it tests.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
