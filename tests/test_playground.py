@@ -237,6 +237,9 @@ def test_the_stream_sends_each_columns_text_as_it_arrives(
     assert anthropic_body["system"]
 
 
+# Transactional: closing the response ends the request, and on PostgreSQL Django then
+# closes the database connection as it would after any real request.
+@pytest.mark.django_db(transaction=True)
 def test_closing_the_stream_cancels_the_provider_request(
     editor: Any, fake_ai: FakeProvider
 ) -> None:
