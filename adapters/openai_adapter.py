@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 import time
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import openai
@@ -53,6 +52,8 @@ from .base import (
     Usage,
 )
 from .errors import AdapterError, InvalidRequest, ProviderError, ProviderNotInitialized
+from .openai_stream import _aiter_chunks, _ChunkReader, _iter_chunks
+from .openai_wire import _chat_usage, _decode_arguments, _expect, _message_to_wire
 
 _TOOL_CHOICES = frozenset({"auto", "required", "none"})
 _FINISH_REASONS = {
@@ -499,133 +500,3 @@ def _without_env_settings[C: (openai.OpenAI, openai.AsyncOpenAI)](client: C) -> 
     client.project = None
     client._custom_headers = {}
     return client
-
-
-def _expect[T](ctx: ErrorContext, value: object, cls: type[T]) -> T:
-    # The SDK hands back the body as a plain string when it is not JSON (an HTML
-    # error page with status 200, say).
-    if not isinstance(value, cls):
-        raise ctx.unreadable()
-    return value
-
-
-def _chat_usage(usage: Any) -> Usage:
-    if usage is None:
-        return Usage()
-    # Cached tokens are part of `prompt_tokens` and reasoning tokens part of
-    # `completion_tokens`, which is our convention already: no arithmetic here.
-    prompt_details = getattr(usage, "prompt_tokens_details", None)
-    completion_details = getattr(usage, "completion_tokens_details", None)
-    return Usage(
-        input_tokens=int_or_none(getattr(usage, "prompt_tokens", None)),
-        output_tokens=int_or_none(getattr(usage, "completion_tokens", None)),
-        cache_read_tokens=int_or_none(getattr(prompt_details, "cached_tokens", None)),
-        reasoning_tokens=int_or_none(getattr(completion_details, "reasoning_tokens", None)),
-    )
-
-
-def _decode_arguments(ctx: ErrorContext, raw: str | None, name: str) -> dict[str, Any]:
-    if raw is None or not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ctx.make(ProviderError, f"returned unreadable arguments for tool {name!r}") from exc
-    if not isinstance(value, dict):
-        raise ctx.make(ProviderError, f"returned non-object arguments for tool {name!r}")
-    return value
-
-
-def _message_to_wire(ctx: ErrorContext, message: ChatMessage) -> dict[str, Any]:
-    if message.role in ("system", "user"):
-        return {"role": message.role, "content": message.content}
-    if message.role == "assistant":
-        wire: dict[str, Any] = {"role": "assistant", "content": message.content or None}
-        if message.tool_calls:
-            wire["tool_calls"] = [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
-                }
-                for call in message.tool_calls
-            ]
-        elif wire["content"] is None:
-            wire["content"] = ""
-        return wire
-    if message.role == "tool":
-        if not message.tool_call_id:
-            raise ctx.make(InvalidRequest, "a tool message needs the tool_call_id it answers")
-        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
-    raise ctx.make(InvalidRequest, f"unsupported message role {message.role!r}")
-
-
-class _ChunkReader:
-    """Turns stream chunks into deltas and, at the end, the final `TextResult`."""
-
-    def __init__(self, ctx: ErrorContext, request: TextRequest, start: float) -> None:
-        self.ctx = ctx
-        self.start = start
-        self.parts: list[str] = []
-        self.usage = Usage()
-        self.model = request.model
-        self.finish_reason: str | None = None
-
-    def feed(self, chunk: Any) -> list[str]:
-        texts: list[str] = []
-        with reading_response(self.ctx):
-            self.model = chunk.model or self.model
-            if chunk.usage is not None:
-                self.usage = _chat_usage(chunk.usage)
-            for choice in chunk.choices:
-                if choice.index != 0:
-                    continue
-                if choice.delta is not None and choice.delta.content:
-                    texts.append(choice.delta.content)
-                if choice.finish_reason:
-                    self.finish_reason = choice.finish_reason
-        self.parts.extend(texts)
-        return texts
-
-    def result(self) -> TextResult:
-        # Without a finish_reason the body was cut short (a proxy closing an
-        # un-chunked response looks like a clean end of stream).
-        if self.finish_reason is None:
-            raise self.ctx.make(ProviderError, "stream ended before the response was complete")
-        return TextResult(
-            text="".join(self.parts),
-            model=self.model,
-            usage=self.usage,
-            latency_ms=elapsed_ms(self.start),
-            finish_reason=self.finish_reason,
-        )
-
-
-def _iter_chunks(
-    reader: _ChunkReader, stream: openai.Stream[Any]
-) -> Generator[str, None, TextResult]:
-    try:
-        for chunk in stream:
-            yield from reader.feed(chunk)
-    except AdapterError:
-        raise
-    except Exception as exc:
-        raise map_exception(reader.ctx, exc) from safe_cause(reader.ctx, exc)
-    finally:
-        stream.close()
-    return reader.result()
-
-
-async def _aiter_chunks(
-    reader: _ChunkReader, stream: openai.AsyncStream[Any]
-) -> AsyncIterator[str]:
-    try:
-        async for chunk in stream:
-            for text in reader.feed(chunk):
-                yield text
-    except AdapterError:
-        raise
-    except Exception as exc:
-        raise map_exception(reader.ctx, exc) from safe_cause(reader.ctx, exc)
-    finally:
-        await stream.close()

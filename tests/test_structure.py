@@ -178,12 +178,12 @@ def test_admin_task_changelist_queries_do_not_grow_with_tasks(admin_client_: Cli
 # A module longer than this does more than one job: split it by job (see admin/, forms/,
 # models/, presenters/, selectors/, services/config/, validation/), re-exporting from the package.
 MAX_LINES = 425
-# One SDK's whole wire mapping each (requests, streaming, errors, usage): splitting them is
-# a follow-up of its own, kept out of the structure move because the adapters changed in
-# the same wave on other branches. Listed so they cannot grow unnoticed.
+# The shared SDK plumbing, and the OpenAI adapter's operations (its wire shapes and
+# streaming already live in openai_wire.py and openai_stream.py): still over the limit,
+# listed so they cannot grow unnoticed.
 LONG_MODULES = {
     "adapters/_common.py": 560,
-    "adapters/openai_adapter.py": 640,
+    "adapters/openai_adapter.py": 510,
 }
 
 

@@ -1,0 +1,75 @@
+"""OpenAI's chat wire format: checked bodies, usage, tool-call arguments, messages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ._common import (
+    ErrorContext,
+    int_or_none,
+)
+from .base import (
+    ChatMessage,
+    Usage,
+)
+from .errors import InvalidRequest, ProviderError
+
+
+def _expect[T](ctx: ErrorContext, value: object, cls: type[T]) -> T:
+    # The SDK hands back the body as a plain string when it is not JSON (an HTML
+    # error page with status 200, say).
+    if not isinstance(value, cls):
+        raise ctx.unreadable()
+    return value
+
+
+def _chat_usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    # Cached tokens are part of `prompt_tokens` and reasoning tokens part of
+    # `completion_tokens`, which is our convention already: no arithmetic here.
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    completion_details = getattr(usage, "completion_tokens_details", None)
+    return Usage(
+        input_tokens=int_or_none(getattr(usage, "prompt_tokens", None)),
+        output_tokens=int_or_none(getattr(usage, "completion_tokens", None)),
+        cache_read_tokens=int_or_none(getattr(prompt_details, "cached_tokens", None)),
+        reasoning_tokens=int_or_none(getattr(completion_details, "reasoning_tokens", None)),
+    )
+
+
+def _decode_arguments(ctx: ErrorContext, raw: str | None, name: str) -> dict[str, Any]:
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ctx.make(ProviderError, f"returned unreadable arguments for tool {name!r}") from exc
+    if not isinstance(value, dict):
+        raise ctx.make(ProviderError, f"returned non-object arguments for tool {name!r}")
+    return value
+
+
+def _message_to_wire(ctx: ErrorContext, message: ChatMessage) -> dict[str, Any]:
+    if message.role in ("system", "user"):
+        return {"role": message.role, "content": message.content}
+    if message.role == "assistant":
+        wire: dict[str, Any] = {"role": "assistant", "content": message.content or None}
+        if message.tool_calls:
+            wire["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                }
+                for call in message.tool_calls
+            ]
+        elif wire["content"] is None:
+            wire["content"] = ""
+        return wire
+    if message.role == "tool":
+        if not message.tool_call_id:
+            raise ctx.make(InvalidRequest, "a tool message needs the tool_call_id it answers")
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    raise ctx.make(InvalidRequest, f"unsupported message role {message.role!r}")
