@@ -16,7 +16,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Warning
 from django.db import DatabaseError
 
-from aiconfig.selectors import load_snapshot, rollup_drift
+from aiconfig.selectors import RollupDrift, load_snapshot, rollup_drift
 from aiconfig.validation import check_snapshot
 
 _strict: ContextVar[bool] = ContextVar("aiconfig_strict_checks", default=False)
@@ -90,6 +90,19 @@ def check_ai_config(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
     return messages
 
 
+def _drift_in_words(drift: RollupDrift) -> str:
+    """What the call log holds that the rollup does not count the same."""
+    parts = []
+    if drift.log_rows != drift.rollup_attempts:
+        parts.append(f"{drift.log_rows} rows but the rollup counts {drift.rollup_attempts}")
+    if drift.log_failed_calls != drift.rollup_failed_calls:
+        parts.append(
+            f"{drift.log_failed_calls} failed calls but the rollup counts "
+            f"{drift.rollup_failed_calls}"
+        )
+    return ", and ".join(parts)
+
+
 def check_usage_rollup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Warn when the usage rollup does not sum the last day's call log exactly."""
     try:
@@ -101,10 +114,11 @@ def check_usage_rollup(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
     return [
         Warning(
             f"The usage rollup is out of date: since {drift.since:%Y-%m-%d %H:00 %Z} the call "
-            f"log has {drift.log_rows} rows but the rollup counts {drift.rollup_attempts}.",
+            f"log has {_drift_in_words(drift)}.",
             hint=(
                 "Run `python manage.py ai_usage rebuild --since "
-                f"{drift.since:%Y-%m-%d}` (rows were written to the call log some other way)."
+                f"{drift.since:%Y-%m-%d}` (rows were written to the call log some other way, "
+                "or the rollup was summed before it counted failed calls)."
             ),
             id="aiconfig.W201",
         )

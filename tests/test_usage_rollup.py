@@ -6,6 +6,7 @@ import contextlib
 import random
 import threading
 import time
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -61,9 +62,15 @@ def recomputed() -> dict[tuple[Any, ...], tuple[list[int], list[int]]]:
     return {k: (v.sums, v.buckets) for k, v in summed(CallLog.objects.all()).items()}
 
 
-def calls_of_every_kind() -> None:
+def calls_of_every_kind(user: Any) -> None:
     calls.generate_text(prompt="a plain success")
     calls.generate_text(prompt="and again, same hour, same key")
+    calls.generate_text(prompt="from the dashboard", source="ui", user=user)
+    token = call_log.API_TOKEN.set("reporting-app")
+    try:
+        calls.generate_text(prompt="through the gateway", source="api")
+    finally:
+        call_log.API_TOKEN.reset(token)
     force("text", "openai", "fail-500", ANTHROPIC_FALLBACK)
     calls.generate_text(prompt="served by the fallback")
     # A retry: two rows of one call with the same key, merged into one upsert.
@@ -79,24 +86,35 @@ def calls_of_every_kind() -> None:
     calls.generate_text(prompt="unpriced")
     force("text", "anthropic", "claude-sonnet-4-0-cached-1000-write-200")
     calls.generate_text(prompt="cached")
-    force("text", "openai", "hang", ANTHROPIC_FALLBACK)
-    token = CancelToken()
-    threading.Timer(0.2, token.cancel).start()
+    force("text", "openai", "fail-500", ("openai", "fail-503"))
     with pytest.raises(TaskFailed):
-        calls.generate_text(prompt="cancelled", cancel=token)
+        calls.generate_text(prompt="fails on the primary and on the fallback", user=user)
+    force("text", "openai", "hang", ANTHROPIC_FALLBACK)
+    cancel = CancelToken()
+    threading.Timer(0.2, cancel.cancel).start()
+    with pytest.raises(TaskFailed):
+        calls.generate_text(prompt="cancelled", cancel=cancel)
 
 
 @pytest.mark.django_db
-def test_the_rollup_equals_the_call_log_after_calls_of_every_kind(wired: FakeProvider) -> None:
-    calls_of_every_kind()
+def test_the_rollup_equals_the_call_log_after_calls_of_every_kind(
+    wired: FakeProvider, editor: Any
+) -> None:
+    calls_of_every_kind(editor)
     outcomes = set(CallLog.objects.values_list("outcome", flat=True))
     assert outcomes == {"success", "error", "cancelled"}
     assert table() == recomputed()
     totals = {f: sum(v[0][i] for v in table().values()) for i, f in enumerate(SUM_FIELDS)}
     assert totals["attempts"] == CallLog.objects.count()
-    assert totals["calls"] == CallLog.objects.filter(attempt=1).count() == 10
-    assert totals["fallbacks"] == 2
-    assert totals["errors"] == 4  # 500, two 503s and the 400; a cancel is not an error
+    assert totals["calls"] == CallLog.objects.filter(attempt=1).count() == 13
+    assert totals["fallbacks"] == 3
+    # Attempts: the 500, two 503s, the 400, then 500 and 503; a cancel is not an error.
+    assert totals["errors"] == 6
+    # Calls the user saw fail: the 400 and the call whose fallback failed too; the calls
+    # served by a fallback did not fail, whatever their first attempts did.
+    assert totals["failed_calls"] == 2
+    by_who = {(k[KEY_FIELDS.index("user_id")], k[KEY_FIELDS.index("api_token")]) for k in table()}
+    assert by_who == {(0, ""), (editor.pk, ""), (0, "reporting-app")}
     assert totals["unpriced"] == 1
     assert totals["images"] == 1
     assert (totals["cache_read_tokens"], totals["cache_write_tokens"]) == (1000, 200)
@@ -144,19 +162,27 @@ def test_rows_and_rollup_are_written_together_or_not_at_all(
     assert sum(r.attempts for r in UsageRollup.objects.all()) == 2
 
 
-def insert_directly(count: int, *, hours_ago: float, seed: int = 1) -> None:
-    """Rows written around the services (an import, a restore): no rollup for them."""
+def insert_directly(
+    count: int, *, hours_ago: float, seed: int = 1, failing: bool = False
+) -> uuid.UUID:
+    """Rows written around the services (an import, a restore): no rollup for them.
+
+    `failing`: the rows are the attempts of one call, every one failed; its request id
+    is returned.
+    """
     rng = random.Random(seed)
     when = timezone.now() - timedelta(hours=hours_ago)
+    request = uuid.uuid4()
     CallLog.objects.bulk_create(
         CallLog(
+            request_id=request if failing else uuid.uuid4(),
             created_at=when,
             task="text",
             operation="text",
             provider="openai",
             model="gpt-4.1",
-            attempt=1,
-            outcome="success" if i % 10 else "error",
+            attempt=i + 1 if failing else 1,
+            outcome="error" if failing or not i % 10 else "success",
             latency_ms=rng.lognormvariate(6, 1),
             input_tokens=10,
             output_tokens=20,
@@ -165,6 +191,7 @@ def insert_directly(count: int, *, hours_ago: float, seed: int = 1) -> None:
         )
         for i in range(count)
     )
+    return request
 
 
 @pytest.mark.django_db
@@ -178,6 +205,19 @@ def test_check_warns_about_rows_the_rollup_misses_and_rebuild_fixes_it(
     assert warning.id == "aiconfig.W201"
     assert "31 rows but the rollup counts 1" in warning.msg
     assert "ai_usage rebuild" in warning.hint
+    # Rows inserted directly, one call in two attempts that both failed: one failed call.
+    request = insert_directly(2, hours_ago=2, failing=True)
+    rebuild_rollup()
+    assert check_usage_rollup() == []
+    assert table() == recomputed()
+    failed = UsageRollup.objects.filter(failed_calls__gt=0)
+    # Three of the 30 one-attempt calls failed, and the call that failed twice.
+    assert [(r.attempts, r.errors, r.failed_calls) for r in failed] == [(5, 5, 4)]
+    assert CallLog.objects.filter(request_id=request).count() == 2
+    # A rollup that lost count of failed calls (summed before it counted them) is noticed.
+    failed.update(failed_calls=0)
+    [warning] = check_usage_rollup()
+    assert "log has 4 failed calls but the rollup counts 0." in warning.msg
     out = _command("ai_usage", "rebuild")
     assert "Rebuilt the usage rollup" in out
     assert check_usage_rollup() == []

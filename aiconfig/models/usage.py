@@ -15,7 +15,8 @@ LATENCY_STEPS_PER_DOUBLING = 8
 
 
 class UsageRollup(models.Model):
-    """The call log summed per hour, task, operation, provider, model, outcome and source.
+    """The call log summed per hour, task, operation, provider, model, outcome, source,
+    user and API token.
 
     Written in the same transaction as the call-log rows it sums (see
     `aiconfig.services.calls.log_insert`), so reports read a few thousand rows instead of
@@ -30,11 +31,19 @@ class UsageRollup(models.Model):
     model = models.CharField(max_length=200)
     outcome = models.CharField(max_length=16, choices=CallOutcome)
     source = models.CharField(max_length=16, choices=Channel)
+    # Who called: plain values, not foreign keys, so the unique key holds no NULLs (which
+    # never compare equal, and would split one key over many rows) and deleting a user
+    # keeps their history. 0: no user; '': not through an API token.
+    user_id = models.BigIntegerField(default=0, db_default=0)
+    api_token = models.CharField(max_length=64, blank=True, default="", db_default="")
     # Database defaults: the upsert names only the columns a row adds to.
     attempts = models.BigIntegerField(default=0, db_default=0)
     calls = models.BigIntegerField(default=0, db_default=0, help_text="First attempts.")
     fallbacks = models.BigIntegerField(default=0, db_default=0)
-    errors = models.BigIntegerField(default=0, db_default=0)
+    errors = models.BigIntegerField(default=0, db_default=0, help_text="Attempts that failed.")
+    failed_calls = models.BigIntegerField(
+        default=0, db_default=0, help_text="Calls whose last attempt failed: the user got an error."
+    )
     input_tokens = models.BigIntegerField(default=0, db_default=0)
     output_tokens = models.BigIntegerField(default=0, db_default=0)
     cache_read_tokens = models.BigIntegerField(default=0, db_default=0)
@@ -50,7 +59,17 @@ class UsageRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "task", "operation", "provider", "model", "outcome", "source"],
+                fields=[
+                    "hour",
+                    "task",
+                    "operation",
+                    "provider",
+                    "model",
+                    "outcome",
+                    "source",
+                    "user_id",
+                    "api_token",
+                ],
                 name="usage_rollup_key",
             )
         ]

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from aiconfig.latency import BUCKET_COLUMNS, histogram_percentile, hour_of, latency_bucket
@@ -53,16 +53,21 @@ def usage_summary(
 
 @dataclass(frozen=True, slots=True)
 class RollupDrift:
-    """Call-log rows and the attempts the rollup counts for them, since `since`."""
+    """Call-log rows and failed calls, and what the rollup counts for them, since `since`."""
 
     since: datetime
     log_rows: int
     rollup_attempts: int
+    log_failed_calls: int = 0
+    rollup_failed_calls: int = 0
 
     @property
     def in_step(self) -> bool:
-        """Whether the rollup counts exactly the rows the call log holds."""
-        return self.log_rows == self.rollup_attempts
+        """Whether the rollup counts exactly the rows and failed calls the call log holds."""
+        return (
+            self.log_rows == self.rollup_attempts
+            and self.log_failed_calls == self.rollup_failed_calls
+        )
 
 
 def last_prune_cutoff() -> datetime | None:
@@ -82,16 +87,38 @@ def last_prune_cutoff() -> datetime | None:
 def rollup_drift(*, window: timedelta = timedelta(days=1)) -> RollupDrift:
     """Compare the call log with the rollup over the last `window` (whole hours).
 
-    Two indexed range aggregates, cheap enough for `manage.py check`. Hours a prune
+    Indexed range aggregates, cheap enough for `manage.py check`: failed calls are
+    counted among the (few) failed rows only. Hours a prune
     cut into are left out: their rollup rightly counts rows the log no longer has.
     """
     since = hour_of(timezone.now() - window)
     cutoff = last_prune_cutoff()
     if cutoff is not None and cutoff > since:
         since = hour_of(cutoff) + timedelta(hours=1)
-    log_rows = CallLog.objects.filter(created_at__gte=since).count()
-    attempts = UsageRollup.objects.filter(hour__gte=since).aggregate(n=Sum("attempts"))["n"]
-    return RollupDrift(since=since, log_rows=log_rows, rollup_attempts=attempts or 0)
+    logs = CallLog.objects.filter(created_at__gte=since)
+    failed_calls = logs.filter(is_last_attempt(), outcome__in=FAILED_OUTCOMES).count()
+    rolled = UsageRollup.objects.filter(hour__gte=since).aggregate(
+        attempts=Sum("attempts"), failed_calls=Sum("failed_calls")
+    )
+    return RollupDrift(
+        since=since,
+        log_rows=logs.count(),
+        rollup_attempts=rolled["attempts"] or 0,
+        log_failed_calls=failed_calls,
+        rollup_failed_calls=rolled["failed_calls"] or 0,
+    )
+
+
+def is_last_attempt() -> Exists:
+    """For a call-log query: true for a row that is its call's last attempt.
+
+    No later attempt of the same request exists in the whole log (looked up by the
+    request id index), so a call whose attempts straddle an hour is still judged by
+    its real last attempt, whose outcome is what the user got.
+    """
+    return ~Exists(
+        CallLog.objects.filter(request_id=OuterRef("request_id"), attempt__gt=OuterRef("attempt"))
+    )
 
 
 def _ceil_hour(moment: datetime) -> datetime:

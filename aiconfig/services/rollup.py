@@ -20,6 +20,7 @@ from django.db import router, transaction
 from aiconfig.latency import BUCKET_COLUMNS, hour_of, latency_bucket
 from aiconfig.models import CallLog, CallOutcome, UsageRollup
 from aiconfig.selectors import last_prune_cutoff
+from aiconfig.selectors.rollup import is_last_attempt
 
 KEY_FIELDS: tuple[str, ...] = (
     "hour",
@@ -29,12 +30,15 @@ KEY_FIELDS: tuple[str, ...] = (
     "model",
     "outcome",
     "source",
+    "user_id",
+    "api_token",
 )
 SUM_FIELDS: tuple[str, ...] = (
     "attempts",
     "calls",
     "fallbacks",
     "errors",
+    "failed_calls",
     "input_tokens",
     "output_tokens",
     "cache_read_tokens",
@@ -55,9 +59,13 @@ def cost_e8(cost: Decimal | None) -> int:
     return 0 if cost is None else int((cost * _E8).to_integral_value())
 
 
-def _contribution(row: CallLog) -> tuple[tuple[Any, ...], tuple[int, ...], int]:
-    """What one call-log row adds to the rollup: (key, sums, latency bucket)."""
+def _contribution(row: CallLog, *, ends_call: bool) -> tuple[tuple[Any, ...], tuple[int, ...], int]:
+    """What one call-log row adds to the rollup: (key, sums, latency bucket).
+
+    `ends_call`: the row is its call's last attempt, so its outcome is what the user got.
+    """
     success = row.outcome == CallOutcome.SUCCESS
+    failed = row.outcome in _FAILED
     key = (
         hour_of(row.created_at),
         row.task,
@@ -66,12 +74,15 @@ def _contribution(row: CallLog) -> tuple[tuple[Any, ...], tuple[int, ...], int]:
         row.model,
         row.outcome,
         row.source,
+        row.user_id or 0,
+        row.api_token or "",
     )
     sums = (
         1,
         1 if row.attempt == 1 else 0,
         1 if row.is_fallback else 0,
-        1 if row.outcome in _FAILED else 0,
+        1 if failed else 0,
+        1 if failed and ends_call else 0,
         row.input_tokens or 0,
         row.output_tokens or 0,
         row.cache_read_tokens or 0,
@@ -83,6 +94,20 @@ def _contribution(row: CallLog) -> tuple[tuple[Any, ...], tuple[int, ...], int]:
         1 if success and row.cost_usd is None else 0,
     )
     return key, sums, latency_bucket(row.latency_ms)
+
+
+def last_attempts(rows: Sequence[CallLog]) -> set[int]:
+    """Positions in `rows` of each call's last attempt (its request's highest `attempt`).
+
+    The rows of one call are always written together (`CallRecord.write`), so within
+    a batch the highest attempt of a request is the one whose outcome the user got.
+    """
+    last: dict[Any, tuple[int, int]] = {}
+    for position, row in enumerate(rows):
+        seen = last.get(row.request_id)
+        if seen is None or row.attempt > seen[0]:
+            last[row.request_id] = (row.attempt, position)
+    return {position for _, position in last.values()}
 
 
 _sql_cache: dict[tuple[str, tuple[int, ...]], str] = {}
@@ -114,8 +139,9 @@ def rollup_statements(rows: Sequence[CallLog], *, connection: Any) -> list[tuple
     first: PostgreSQL refuses to change one row twice in a statement.
     """
     merged: dict[tuple[Any, ...], tuple[list[int], dict[int, int]]] = {}
-    for row in rows:
-        key, sums, bucket = _contribution(row)
+    ends = last_attempts(rows)
+    for position, row in enumerate(rows):
+        key, sums, bucket = _contribution(row, ends_call=position in ends)
         entry = merged.get(key)
         if entry is None:
             merged[key] = (list(sums), {bucket: 1})
@@ -167,10 +193,20 @@ class _Totals:
 
 
 def summed(rows: Iterable[CallLog]) -> dict[tuple[Any, ...], _Totals]:
-    """The rollup rows a set of call-log rows makes, keyed like the table."""
+    """The rollup rows a set of call-log rows makes, keyed like the table.
+
+    Every attempt of each call must be among `rows` (which attempt ended a call is
+    read from them); `rebuild_rollup` asks the database instead.
+    """
+    listed = list(rows)
+    ends = last_attempts(listed)
+    return _summed((row, position in ends) for position, row in enumerate(listed))
+
+
+def _summed(rows: Iterable[tuple[CallLog, bool]]) -> dict[tuple[Any, ...], _Totals]:
     totals: dict[tuple[Any, ...], _Totals] = {}
-    for row in rows:
-        key, sums, bucket = _contribution(row)
+    for row, ends_call in rows:
+        key, sums, bucket = _contribution(row, ends_call=ends_call)
         entry = totals.get(key)
         if entry is None:
             entry = totals[key] = _Totals()
@@ -180,6 +216,7 @@ def summed(rows: Iterable[CallLog]) -> dict[tuple[Any, ...], _Totals]:
 
 
 _LOG_COLUMNS = (
+    "request_id",
     "created_at",
     "task",
     "operation",
@@ -187,6 +224,8 @@ _LOG_COLUMNS = (
     "model",
     "outcome",
     "source",
+    "user",
+    "api_token",
     "attempt",
     "is_fallback",
     "input_tokens",
@@ -233,7 +272,8 @@ def rebuild_rollup(*, since: dt.datetime | None = None, batch_size: int = 5000) 
         old = old.filter(hour__gte=start)
     with transaction.atomic(using=alias):
         old.delete()
-        totals = summed(logs.iterator(chunk_size=batch_size))
+        rows = logs.annotate(ends_call=is_last_attempt()).iterator(chunk_size=batch_size)
+        totals = _summed((row, row.ends_call) for row in rows)
         objects = []
         for key, entry in totals.items():
             values = dict(zip(KEY_FIELDS, key, strict=True))
