@@ -116,13 +116,16 @@ def test_a_call_beside_another_process_holding_the_write_lock_does_not_wait(
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    # Answered without waiting out SQLite's 20 s busy timeout on the log insert...
+    # The row it could not write was reported, not dropped silently...
     assert result.stdout.startswith("Hello from")
-    assert elapsed < 15
-    # ...and the row it could not write was reported, not dropped silently.
     assert "call log not written yet: database is locked" in result.stderr
     assert "could not be written before exit and are lost" in result.stderr
-    # With the lock gone, calls log again.
+    # ...and, with the lock gone, calls log again.
+    started = time.perf_counter()
     manage("ai_run", "text", "again", env=env)
+    unlocked = time.perf_counter() - started
+    # Beside the lock the call took about what an unlocked one takes (process start
+    # included, which a busy machine stretches), not SQLite's 20 s busy timeout more.
+    assert elapsed < unlocked + 10
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM aiconfig_calllog").fetchone()[0] == 1
