@@ -10,10 +10,11 @@
   var form = document.getElementById("pg-form");
   if (!form || !window.fetch || !window.AbortController || !window.TextDecoder) return;
   var results = document.querySelector("[data-pg-results]");
-  var runButton = form.querySelector('button[name="run"]');
+  // "Run" (or "Run again") and, on a saved run, "Continue".
+  var runButtons = form.querySelectorAll('button[name="run"]');
   var stopButton = form.querySelector("[data-pg-stop]");
   var status = form.querySelector("[data-pg-status]");
-  if (!results || !runButton || !stopButton) return;
+  if (!results || !runButtons.length || !stopButton) return;
   stopButton.hidden = false;
 
   var controller = null;
@@ -44,7 +45,8 @@
       body.dataset.running = "1";
       body.querySelector("[data-state]").textContent = "Running…";
       body.querySelector("[data-output]").textContent = "";
-      body.querySelectorAll(".pg-error, .pg-metrics, .pg-attempts").forEach(function (el) {
+      var stale = ".pg-error, .pg-metrics, .pg-attempts, .pg-raw, .pg-valid, .pg-images";
+      body.querySelectorAll(stale).forEach(function (el) {
         el.remove();
       });
       article.querySelectorAll(".pg-promote").forEach(function (el) { el.remove(); });
@@ -106,7 +108,7 @@
   }
 
   function busy(running) {
-    runButton.disabled = running;
+    runButtons.forEach(function (button) { button.disabled = running; });
     stopButton.disabled = !running;
     results.setAttribute("aria-busy", running ? "true" : "false");
   }
@@ -115,7 +117,8 @@
     // "Add column", "Remove", "Duplicate" stay plain posts.
     if (!event.submitter || event.submitter.name !== "run") return;
     event.preventDefault();
-    var body = new FormData(form);
+    // The button pressed goes along: "Continue" (run=continue) asks the follow-up.
+    var body = new FormData(form, event.submitter);
     controller = new AbortController();
     run = null;
     busy(true);
