@@ -230,13 +230,13 @@ def _per_million(snapshot: ConfigSnapshot, provider: str, model: str) -> str:
 
 
 def model_choices(snapshot: ConfigSnapshot) -> list[ModelChoice]:
-    """Every enabled provider's listed text models, with capabilities and price."""
+    """Every enabled provider's listed text and image models, with capabilities and price."""
     choices = []
     for provider in sorted(snapshot.providers.values(), key=lambda p: p.name):
         if not provider.enabled:
             continue
         for model in sorted(provider.models.values(), key=lambda m: m.name):
-            if not model.text:
+            if not (model.text or model.image):
                 continue
             choices.append(
                 ModelChoice(
