@@ -179,8 +179,7 @@ def _conversation(data: QueryDict) -> tuple[QueryDict, tuple[dict[str, Any], ...
     the follow-up message after that run's own exchange; "Run again" repeats that run's
     last turn after the same earlier turns.
     """
-    source = data.get("from_run", "")
-    parent = PlaygroundRun.objects.filter(pk=int(source)).first() if source.isdigit() else None
+    parent = selectors.playground_run_from(data.get("from_run", ""))
     if parent is None:
         return data, (), False
     if data.get("run") != "continue":
@@ -211,8 +210,7 @@ def _run_without_js(request: HttpRequest) -> HttpResponse:
     form, columns, problems = _posted(request)
     if not form.is_valid() or problems:
         # A failed "Continue" comes back on its run, so the conversation stays in view.
-        source = request.POST.get("from_run", "")
-        run = PlaygroundRun.objects.filter(pk=int(source)).first() if source.isdigit() else None
+        run = selectors.playground_run_from(request.POST.get("from_run", ""))
         return _page(
             request, form=form, columns=columns, run=run, problems=problems, status=INVALID
         )
