@@ -279,17 +279,23 @@ def test_continue_the_conversation_in_every_column(
     page.on("console", lambda message: console.append(message.text))
     sign_in(page, live_server.url)
     page.goto(
-        f"{live_server.url}/playground/?model=openai/gpt-4o-mini"
+        f"{live_server.url}/playground/?model=openai/drip-0.3"
         "&model=anthropic/claude-3-haiku-20240307&prompt=Name+a+bakery"
     )
     page.get_by_role("button", name="Run").click()
-    expect(page).to_have_url(re.compile(r"/playground/runs/\d+/$"))
+    expect(page).to_have_url(re.compile(r"/playground/runs/\d+/$"), timeout=10_000)
     first = PlaygroundRun.objects.get()
 
     page.get_by_label("Follow-up message").fill("And a cake shop?")
     page.get_by_role("button", name="Continue").click()
-    expect(page).to_have_url(re.compile(rf"/playground/runs/(?!{first.pk}/)\d+/$"))
-    for index, model in enumerate(("gpt-4o-mini", "claude-3-haiku-20240307")):
+    # While the slow column streams its reply, its earlier answer is already in its
+    # conversation, under the prompt it answered, with the follow-up below.
+    streaming = result(page, 0).get_by_role("list", name="Conversation so far")
+    expect(streaming).to_contain_text("Hello from drip-0.3: Name a bakery")
+    expect(streaming).to_contain_text("And a cake shop?")
+    assert page.url.endswith(f"/playground/runs/{first.pk}/")
+    expect(page).to_have_url(re.compile(rf"/playground/runs/(?!{first.pk}/)\d+/$"), timeout=10_000)
+    for index, model in enumerate(("drip-0.3", "claude-3-haiku-20240307")):
         column = result(page, index)
         # The earlier turn, with this column's own answer, then the new answer.
         turns = column.get_by_role("list", name="Conversation so far")

@@ -53,6 +53,43 @@
     });
   }
 
+  function line(className, who, text) {
+    var p = document.createElement("p");
+    var label = document.createElement("span");
+    p.className = className;
+    label.className = "pg-who";
+    label.textContent = who;
+    p.append(label, " ", text);
+    return p;
+  }
+
+  // "Continue": each column's answer moves up into its conversation, under the prompt
+  // it answered, and the follow-up is the newest "You" line, while the reply streams in.
+  function carryOn(prompt, followUp) {
+    articles().forEach(function (article) {
+      var body = article.querySelector("[data-result]");
+      var answered = body.classList.contains("pg-status-answered");
+      var answer = answered ? body.querySelector("[data-output]").textContent : "";
+      var turns = body.querySelector(".pg-turns");
+      if (!turns) {
+        turns = document.createElement("ol");
+        turns.className = "pg-turns";
+        turns.setAttribute("aria-label", "Conversation so far");
+        body.querySelector("[data-state]").before(turns);
+      }
+      var last = turns.lastElementChild;
+      if (!last || last.querySelector(".pg-answer")) {
+        last = document.createElement("li");
+        last.append(line("pg-you", "You", prompt));
+        turns.append(last);
+      }
+      last.append(line("pg-answer", "Answer", answer || "(no answer)"));
+      var next = document.createElement("li");
+      next.append(line("pg-you", "You", followUp));
+      turns.append(next);
+    });
+  }
+
   function markStopped() {
     articles().forEach(function (article) {
       var body = article.querySelector("[data-result]");
@@ -119,6 +156,14 @@
     event.preventDefault();
     // The button pressed goes along: "Continue" (run=continue) asks the follow-up.
     var body = new FormData(form, event.submitter);
+    if (event.submitter.value === "continue") {
+      var followUp = String(body.get("follow_up") || "");
+      if (!followUp.trim()) {
+        say("Type a follow-up message to continue.");
+        return;
+      }
+      carryOn(String(body.get("prompt") || ""), followUp);
+    }
     controller = new AbortController();
     run = null;
     busy(true);
