@@ -112,6 +112,9 @@ def test_a_third_turn_carries_the_whole_conversation(editor: Any, fake_ai: FakeP
     ]
     export = client.get(f"/playground/runs/{third.pk}/export.json").json()
     assert [t["prompt"] for t in export["turns"]] == ["Name a colour", "Second?"]
+    markdown = client.get(f"/playground/runs/{third.pk}/export.md").content.decode()
+    assert markdown.index("## Turn 1") < markdown.index("## Turn 2") < markdown.index("Third?")
+    assert "Hello from gpt-4o-mini: Second?" in markdown
 
 
 def test_continue_without_a_follow_up_says_so_and_runs_nothing(
@@ -293,3 +296,21 @@ def test_structured_output_is_marked_valid_and_tool_calls_shown_as_returned(
     (call,) = tools_run.columns[0]["raw"]["response"]["tool_calls"]
     assert call["name"] == "get_weather"
     assert "city" in call["arguments"]
+
+
+def test_credentials_are_dropped_by_name_and_keys_removed_by_value() -> None:
+    from aiconfig.services.playground_results import without_keys
+
+    key = "sk-live-0123456789abcdef"
+    raw = {
+        "headers": {"Authorization": f"Bearer {key}", "X-Api-Key": key, "accept": "json"},
+        "api_key": key,
+        "body": {"prompt": f"my key is {key}", "max_tokens": 5},
+        "list": [key, {"secret": "x"}],
+    }
+    cleaned = without_keys(raw, [key])
+    assert key not in json.dumps(cleaned)
+    assert cleaned["headers"] == {"accept": "json"}
+    assert "api_key" not in cleaned
+    assert cleaned["body"] == {"prompt": "my key is [removed]", "max_tokens": 5}
+    assert cleaned["list"] == ["[removed]", {}]

@@ -348,6 +348,8 @@ def run_markdown(run: PlaygroundRun) -> str:
             f"First token {view.first_token} · latency {view.latency} · "
             f"tokens {view.tokens} · cost {view.cost}",
         ]
+        for number, (_prompt, answer) in enumerate(view.history, start=1):
+            lines += ["", f"Turn {number}, its answer:", "", _fenced(answer or "(no answer)")]
         if view.text:
             lines += ["", _fenced(view.text)]
         if view.error:
