@@ -54,6 +54,16 @@ def fake_ai(
     return fake_provider
 
 
+@pytest.fixture(autouse=True)
+def _no_console_errors(page: Page) -> Iterator[None]:
+    """Every test here ends with no console error and no uncaught script error (CSP too)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield
+    assert errors == []
+
+
 def run_turns(run: PlaygroundRun) -> list:
     """The turns a "Continue" from `run` would carry."""
     run.refresh_from_db()
