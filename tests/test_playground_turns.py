@@ -198,6 +198,8 @@ def test_a_direct_image_model_column_draws_with_the_image_options(
     assert column["images"][0]["mime_type"] == "image/png"
     (sent,) = [r.body for r in fake_ai.requests if r.path.endswith("/images/generations")]
     assert sent["quality"] == "low"
+    page = client.get(f"/playground/runs/{PlaygroundRun.objects.get().pk}/").content.decode()
+    assert '<option value="image" selected>image</option>' in page  # "Use for task" suggests it
 
 
 def test_bad_image_options_come_back_in_words(editor: Any, fake_ai: FakeProvider) -> None:

@@ -87,8 +87,9 @@ class ColumnView:
 
     @property
     def promote_task(self) -> str:
-        """The task "Use for task" suggests: the column's own, else `text`."""
-        return self.column.task or DIRECT_TASK
+        """The task "Use for task" suggests: the column's own, else `image` or `text`."""
+        # A model column that drew images ran on the image task's settings.
+        return self.column.task or ("image" if self.images else DIRECT_TASK)
 
     @property
     def answered(self) -> bool:
