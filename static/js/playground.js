@@ -156,6 +156,8 @@
     event.preventDefault();
     // The button pressed goes along: "Continue" (run=continue) asks the follow-up.
     var body = new FormData(form, event.submitter);
+    // Browsers before FormData's submitter argument ignore it: add the button by hand.
+    if (!body.has("run")) body.append("run", event.submitter.value);
     if (event.submitter.value === "continue") {
       var followUp = String(body.get("follow_up") || "");
       if (!followUp.trim()) {
