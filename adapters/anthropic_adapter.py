@@ -124,7 +124,10 @@ class AnthropicAdapter(SDKClientHolder[anthropic.Anthropic]):
         kwargs: dict[str, Any] = {
             "model": request.model,
             "max_tokens": _max_tokens(request.max_tokens),
-            "messages": [{"role": "user", "content": request.prompt}],
+            "messages": [
+                *({"role": m.role, "content": m.content} for m in request.history),
+                {"role": "user", "content": request.prompt},
+            ],
         }
         if request.system:
             kwargs["system"] = request.system

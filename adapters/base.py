@@ -74,6 +74,9 @@ class TextRequest:
     system: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+    # Earlier turns of a conversation (user and assistant messages, oldest first), sent
+    # before `prompt`: a multi-turn chat without tools.
+    history: tuple[ChatMessage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

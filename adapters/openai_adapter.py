@@ -153,6 +153,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         messages: list[dict[str, Any]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
+        messages += [{"role": m.role, "content": m.content} for m in request.history]
         messages.append({"role": "user", "content": request.prompt})
         kwargs: dict[str, Any] = {"model": request.model, "messages": messages}
         if request.max_tokens is not None:

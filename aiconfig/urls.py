@@ -43,6 +43,11 @@ urlpatterns = [
     path(
         "playground/runs/<int:run_id>/promote/", views.playground_promote, name="playground_promote"
     ),
+    path(
+        "playground/runs/<int:run_id>/images/<int:column>/<int:position>/",
+        views.playground_image,
+        name="playground_image",
+    ),
     path("tokens/", tokens_views.api_tokens, name="api_tokens"),
     path("tokens/<slug:name>/revoke/", tokens_views.api_token_revoke, name="api_token_revoke"),
     path("history/<int:change_id>/revert/", views.change_revert, name="change_revert"),

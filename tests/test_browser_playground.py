@@ -21,6 +21,7 @@ from aiconfig import selectors, services
 from aiconfig.models import PlaygroundRun
 from aiconfig.services import playground
 from aiconfig.services.playground import Column, Inputs
+from aiconfig.services.playground_inputs import next_turns
 from tests.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.browser
@@ -51,6 +52,22 @@ def fake_ai(
     services.update_provider(name="anthropic", base_url=fake_provider.anthropic_base_url)
     fake_provider.reset()
     return fake_provider
+
+
+@pytest.fixture(autouse=True)
+def _no_console_errors(page: Page) -> Iterator[None]:
+    """Every test here ends with no console error and no uncaught script error (CSP too)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield
+    assert errors == []
+
+
+def run_turns(run: PlaygroundRun) -> list:
+    """The turns a "Continue" from `run` would carry."""
+    run.refresh_from_db()
+    return next_turns(run.turns, run.prompt, run.columns)
 
 
 def shoot(page: Page, name: str) -> None:
@@ -169,15 +186,25 @@ def test_the_playground_fits_a_phone(
         columns=[Column(task="text"), Column(provider="openai", model="fail-500" + "x" * 150)],
     )
     playground.execute_run(run=run, user=editor)
+    # A second turn, and an image column: conversations and pictures must fit too.
+    follow = playground.start_run(
+        user=editor,
+        inputs=Inputs("And " + "again " * 30, turns=tuple(run_turns(run))),
+        columns=[Column(task="text"), Column(task="image")],
+    )
+    playground.execute_run(run=follow, user=editor)
     sign_in(page, live_server.url)
     page.set_viewport_size({"width": 390, "height": 844})
     for path, name in (
         ("/playground/?task=text&model=openai/gpt-4o-mini&model=anthropic/claude-3-haiku-20240307",
          "playground-390-page"),
         (f"/playground/runs/{run.pk}/", "playground-390-run"),
+        (f"/playground/runs/{follow.pk}/", "playground-390-conversation"),
     ):  # fmt: skip
         page.goto(f"{live_server.url}{path}")
         expect(page.get_by_role("heading", name="Playground", level=1)).to_be_visible()
+        for summary in page.locator("details.pg-raw summary").all():
+            summary.click()  # the raw JSON, open, scrolls inside its box
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         shoot(page, name)
         assert overflow <= 0
@@ -203,6 +230,10 @@ def test_promote_a_compared_model_to_a_task_and_see_the_history_entry(
 
     page.get_by_role("link", name="History").click()
     expect(page.locator("body")).to_contain_text(f"(from playground run #{run_id})")
+    # The entry links to the comparison that justified it.
+    page.get_by_role("link", name=f"playground run #{run_id}").click()
+    expect(page).to_have_url(re.compile(rf"/playground/runs/{run_id}/$"))
+    expect(result(page, 0)).to_contain_text("Answered by anthropic/claude-3-haiku-20240307")
     selectors.clear_config_cache()
     config = selectors.get_task_config(task="text")
     assert (config.provider, config.model) == ("anthropic", "claude-3-haiku-20240307")
@@ -249,3 +280,81 @@ def test_structured_output_and_tool_calls_side_by_side(
     expect(result(page, 0)).to_contain_text('"image_prompt":')
     expect(result(page, 0)).to_contain_text("Answered by openai/gpt-4.1")
     shoot(page, "playground-structured")
+
+
+def test_continue_the_conversation_in_every_column(
+    page: Page, live_server: Any, editor: Any, fake_ai: FakeProvider
+) -> None:
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    sign_in(page, live_server.url)
+    page.goto(
+        f"{live_server.url}/playground/?model=openai/drip-0.3"
+        "&model=anthropic/claude-3-haiku-20240307&prompt=Name+a+bakery"
+    )
+    page.get_by_role("button", name="Run").click()
+    expect(page).to_have_url(re.compile(r"/playground/runs/\d+/$"), timeout=10_000)
+    first = PlaygroundRun.objects.get()
+
+    page.get_by_label("Follow-up message").fill("And a cake shop?")
+    page.get_by_role("button", name="Continue").click()
+    # While the slow column streams its reply, its earlier answer is already in its
+    # conversation, under the prompt it answered, with the follow-up below.
+    streaming = result(page, 0).get_by_role("list", name="Conversation so far")
+    expect(streaming).to_contain_text("Hello from drip-0.3: Name a bakery")
+    expect(streaming).to_contain_text("And a cake shop?")
+    assert page.url.endswith(f"/playground/runs/{first.pk}/")
+    expect(page).to_have_url(re.compile(rf"/playground/runs/(?!{first.pk}/)\d+/$"), timeout=10_000)
+    for index, model in enumerate(("drip-0.3", "claude-3-haiku-20240307")):
+        column = result(page, index)
+        # The earlier turn, with this column's own answer, then the new answer.
+        turns = column.get_by_role("list", name="Conversation so far")
+        expect(turns).to_contain_text("Name a bakery")
+        expect(turns).to_contain_text(f"Hello from {model}: Name a bakery")
+        expect(turns).to_contain_text("And a cake shop?")
+        expect(column.locator("[data-output]")).to_have_text(
+            f"Hello from {model}: And a cake shop?"
+        )
+    shoot(page, "playground-continued")
+    assert console == []
+
+
+def test_an_image_column_shows_its_images_large_with_a_download_link(
+    page: Page, live_server: Any, editor: Any, fake_ai: FakeProvider
+) -> None:
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/playground/?task=image&prompt=A+lighthouse")
+    page.get_by_text("Image options").click()
+    page.get_by_label("Image size").select_option("1792x1024")
+    page.get_by_label("Image quality").select_option("hd")
+    page.get_by_label("Images", exact=True).fill("2")
+    page.get_by_role("button", name="Run").click()
+    expect(page).to_have_url(re.compile(r"/playground/runs/\d+/$"))
+    column = result(page, 0)
+    expect(column.get_by_role("img")).to_have_count(2)
+    width = column.get_by_role("img").first.evaluate("img => img.getBoundingClientRect().width")
+    assert width > 200  # shown large: as wide as its column
+    with page.expect_download() as download:
+        column.get_by_role("link", name="Download image 1 of column 1").click()
+    assert download.value.suggested_filename.endswith("-column-1-image-1.png")
+    shoot(page, "playground-images")
+    assert console == []
+
+
+def test_the_raw_view_opens_and_never_shows_a_key(
+    page: Page, live_server: Any, editor: Any, fake_ai: FakeProvider
+) -> None:
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/playground/?model=openai/gpt-4o-mini&prompt=Say+hi")
+    page.get_by_role("button", name="Run").click()
+    expect(page).to_have_url(re.compile(r"/playground/runs/\d+/$"))
+    column = result(page, 0)
+    raw = column.locator("details.pg-raw")
+    expect(raw.locator("pre").first).to_be_hidden()
+    raw.locator("summary").click()
+    expect(raw).to_contain_text('"prompt": "Say hi"')
+    expect(raw).to_contain_text('"text": "Hello from gpt-4o-mini: Say hi"')
+    html = page.content()
+    assert "PGBROWSER" not in html  # neither key (both contain it) is anywhere in the page

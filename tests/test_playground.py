@@ -322,7 +322,8 @@ def test_promote_makes_the_model_the_tasks_primary_with_the_run_in_history(
     assert change.user == editor
     assert change.channel == Channel.PLAYGROUND
     assert f"playground run #{run.pk}" in change.summary
-    assert f"playground run #{run.pk}" in client.get("/history/").content.decode()
+    history = client.get("/history/").content.decode()
+    assert f'<a href="/playground/runs/{run.pk}/">playground run #{run.pk}</a>' in history
 
 
 def test_a_failed_column_cannot_be_promoted(editor: Any, fake_ai: FakeProvider) -> None:

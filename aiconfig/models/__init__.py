@@ -20,7 +20,7 @@ from aiconfig.models.config import (
     TaskType,
 )
 from aiconfig.models.history import ConfigChange
-from aiconfig.models.playground import PlaygroundRun
+from aiconfig.models.playground import PlaygroundImage, PlaygroundRun
 from aiconfig.models.tokens import ApiToken
 from aiconfig.models.usage import LATENCY_BUCKETS, LATENCY_STEPS_PER_DOUBLING, UsageRollup
 
@@ -34,6 +34,7 @@ __all__ = [
     "ConfigChange",
     "ModelPrice",
     "OutputKind",
+    "PlaygroundImage",
     "PlaygroundRun",
     "Provider",
     "ProviderKind",

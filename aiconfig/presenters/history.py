@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ BUILTIN_NAMES: dict[str, frozenset[str]] = {
 NOT_REVERTABLE: dict[str, str] = {
     ConfigChange.Target.CALLLOG: "Pruned call-log rows are gone for good: this cannot be reverted.",
 }
+# How `services.playground.promote` names the run that justified a change.
+PLAYGROUND_RUN_RE = re.compile(r"\(from playground run #(\d+)\)")
 # Permission needed to revert a change, by what it changed.
 REVERT_PERMISSIONS: dict[str, str] = {
     ConfigChange.Target.TASK: "aiconfig.change_taskassignment",
@@ -51,6 +54,12 @@ class ChangeRow:
     def dom_id(self) -> str:
         """The row's element id."""
         return f"change-{self.change.pk}"
+
+    @property
+    def playground_run(self) -> int | None:
+        """The playground run a "Use for task" change came from, for a link to it."""
+        match = PLAYGROUND_RUN_RE.search(self.change.summary or "")
+        return int(match.group(1)) if match else None
 
 
 def pretty_json(value: Any) -> str:

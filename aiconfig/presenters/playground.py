@@ -6,12 +6,15 @@ the JSON export read only what is built here.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
+
+from django.urls import reverse
 
 from adapters import Usage
 from aiconfig import formatting
@@ -40,6 +43,16 @@ class AttemptLine:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageView:
+    """One generated image of a saved run: where to see it and to download it."""
+
+    url: str
+    download_url: str
+    label: str
+    revised_prompt: str
+
+
+@dataclass(frozen=True, slots=True)
 class ColumnView:
     """One column: its settings, and what came back (blank before a run)."""
 
@@ -57,6 +70,15 @@ class ColumnView:
     latency: str = "—"
     tokens: str = "unknown"
     cost: str = "unknown"
+    # A structured answer that passed its schema (shown as "valid against the schema").
+    structured: bool = False
+    images: tuple[ImageView, ...] = ()
+    # The request sent and the response received, pretty JSON, keys removed.
+    raw_request: str = ""
+    raw_response: str = ""
+    # Earlier turns of the conversation as this column had them: (you, its answer).
+    history: tuple[tuple[str, str], ...] = ()
+    prompt: str = ""
 
     @property
     def label(self) -> str:
@@ -65,8 +87,9 @@ class ColumnView:
 
     @property
     def promote_task(self) -> str:
-        """The task "Use for task" suggests: the column's own, else `text`."""
-        return self.column.task or DIRECT_TASK
+        """The task "Use for task" suggests: the column's own, else `image` or `text`."""
+        # A model column that drew images ran on the image task's settings.
+        return self.column.task or ("image" if self.images else DIRECT_TASK)
 
     @property
     def answered(self) -> bool:
@@ -95,11 +118,46 @@ def _attempt_line(row: Mapping[str, Any]) -> AttemptLine:
     return AttemptLine(route=str(row.get("route", "")), ok=ok, words=words)
 
 
-def column_view(index: int, column: Column, result: Mapping[str, Any] | None = None) -> ColumnView:
-    """A column with its saved result (if any) formatted for people."""
+def _images(run_id: int | None, index: int, rows: Any) -> tuple[ImageView, ...]:
+    if run_id is None:
+        return ()
+    views = []
+    for row in rows or ():
+        position = int(row.get("position", 0))
+        url = reverse("playground_image", args=(run_id, index, position))
+        revised = str(row.get("revised_prompt") or "")
+        views.append(ImageView(url, f"{url}?download=1", f"Image {position + 1}", revised))
+    return tuple(views)
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) if value else ""
+
+
+def _history(turns: Sequence[Mapping[str, Any]], index: int) -> tuple[tuple[str, str], ...]:
+    rows = []
+    for turn in turns or ():
+        answers = turn.get("answers") or []
+        answer = str(answers[index]) if index < len(answers) else ""
+        rows.append((str(turn.get("prompt") or ""), answer))
+    return tuple(rows)
+
+
+def column_view(
+    index: int,
+    column: Column,
+    result: Mapping[str, Any] | None = None,
+    *,
+    turns: Sequence[Mapping[str, Any]] = (),
+    run_id: int | None = None,
+    prompt: str = "",
+) -> ColumnView:
+    """A column with its saved result (if any) and its earlier turns, formatted for people."""
+    history = _history(turns, index)
     if not result or result.get("status") in (None, "running"):
-        return ColumnView(index=index, number=index + 1, column=column)
+        return ColumnView(index=index, number=index + 1, column=column, history=history)
     status = str(result.get("status", ""))
+    raw = result.get("raw") or {}
     return ColumnView(
         index=index,
         number=index + 1,
@@ -118,13 +176,26 @@ def column_view(index: int, column: Column, result: Mapping[str, Any] | None = N
         latency=ms(result.get("latency_ms")),
         tokens=formatting.tokens(result.get("input_tokens"), result.get("output_tokens")),
         cost=_cost(result.get("cost_usd")),
+        structured=bool(result.get("structured")),
+        images=_images(run_id, index, result.get("images")),
+        raw_request=_pretty(raw.get("request")),
+        raw_response=_pretty(raw.get("response")),
+        history=history,
+        prompt=prompt if history else "",
     )
 
 
 def run_columns(run: PlaygroundRun) -> list[ColumnView]:
     """A saved run's columns with their results."""
     return [
-        column_view(i, Column(c.get("task", ""), c.get("provider", ""), c.get("model", "")), c)
+        column_view(
+            i,
+            Column(c.get("task", ""), c.get("provider", ""), c.get("model", "")),
+            c,
+            turns=run.turns or (),
+            run_id=run.pk,
+            prompt=run.prompt,
+        )
         for i, c in enumerate(run.columns)
     ]
 
@@ -160,13 +231,13 @@ def _per_million(snapshot: ConfigSnapshot, provider: str, model: str) -> str:
 
 
 def model_choices(snapshot: ConfigSnapshot) -> list[ModelChoice]:
-    """Every enabled provider's listed text models, with capabilities and price."""
+    """Every enabled provider's listed text and image models, with capabilities and price."""
     choices = []
     for provider in sorted(snapshot.providers.values(), key=lambda p: p.name):
         if not provider.enabled:
             continue
         for model in sorted(provider.models.values(), key=lambda m: m.name):
-            if not model.text:
+            if not (model.text or model.image):
                 continue
             choices.append(
                 ModelChoice(
@@ -241,6 +312,10 @@ def run_export(run: PlaygroundRun) -> dict[str, Any]:
         "system": run.system,
         "temperature": run.temperature,
         "max_tokens": run.max_tokens,
+        "image_size": run.image_size,
+        "image_quality": run.image_quality,
+        "image_count": run.image_count,
+        "turns": run.turns,
         "columns": run.columns,
     }
 
@@ -252,11 +327,11 @@ def run_markdown(run: PlaygroundRun) -> str:
         f"# Playground run #{run.pk}",
         "",
         f"{run.created_at:%Y-%m-%d %H:%M} UTC · by {who} · {run.get_status_display()}",
-        "",
-        "## Prompt",
-        "",
-        _fenced(run.prompt),
     ]
+    for number, turn in enumerate(run.turns or (), start=1):
+        lines += ["", f"## Turn {number}", "", _fenced(str(turn.get("prompt") or ""))]
+    lines += ["", "## Prompt" + (f" (turn {len(run.turns) + 1})" if run.turns else ""), ""]
+    lines += [_fenced(run.prompt)]
     if run.system:
         lines += ["", "## System prompt", "", _fenced(run.system)]
     settings = [
@@ -274,6 +349,8 @@ def run_markdown(run: PlaygroundRun) -> str:
             f"First token {view.first_token} · latency {view.latency} · "
             f"tokens {view.tokens} · cost {view.cost}",
         ]
+        for number, (_prompt, answer) in enumerate(view.history, start=1):
+            lines += ["", f"Turn {number}, its answer:", "", _fenced(answer or "(no answer)")]
         if view.text:
             lines += ["", _fenced(view.text)]
         if view.error:

@@ -28,7 +28,7 @@ from aiconfig.selectors.config import (
     load_snapshot,
     providers_in_use,
 )
-from aiconfig.selectors.playground import recent_playground_runs
+from aiconfig.selectors.playground import playground_run_from, recent_playground_runs
 from aiconfig.selectors.rollup import (
     ROLLUP_COST_PRECISION,
     ROLLUP_COST_UNITS,
@@ -82,6 +82,7 @@ __all__ = [
     "load_snapshot",
     "month_start",
     "percentile",
+    "playground_run_from",
     "providers_in_use",
     "recent_failures",
     "recent_playground_runs",

@@ -15,79 +15,39 @@ saved as stopped with whatever had arrived.
 
 from __future__ import annotations
 
-import json
 import queue
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import transaction
 
-from adapters import CancelToken
-from aiconfig.endpoints import public_error
+from adapters import CancelToken, TextRequest
 from aiconfig.exceptions import AIConfigError
-from aiconfig.models import Channel, ConfigChange, OutputKind, PlaygroundRun
-from aiconfig.pricing import format_usd
+from aiconfig.models import Channel, ConfigChange, OutputKind, PlaygroundImage, PlaygroundRun
+from aiconfig.selectors import config_snapshot
 from aiconfig.services.calls import operations as ops
-from aiconfig.services.calls.loop import Walk, stream
 from aiconfig.services.calls.loop import run as run_walk
+from aiconfig.services.calls.loop import stream
 from aiconfig.services.calls.plan import plan_step, resolve
-from aiconfig.services.calls.results import Attempt, TaskFailed, TaskRun
-from aiconfig.services.calls.streams import _stream_call
+from aiconfig.services.calls.results import TaskFailed, TaskRun
 from aiconfig.services.config import update_task_config
 from aiconfig.services.history import User
-from aiconfig.snapshots import RouteConfig, TaskConfig
+from aiconfig.services.playground_inputs import (
+    DIRECT_TASK,
+    MAX_COLUMNS,
+    Column,
+    Inputs,
+    history,
+    transcript,
+)
+from aiconfig.services.playground_results import Lane, column_result
+from aiconfig.snapshots import ConfigSnapshot, RouteConfig, TaskConfig
 
-MAX_COLUMNS = 4
-# A direct provider/model column borrows this task's timeout, retries and log name.
-DIRECT_TASK = "text"
 # How often an idle stream wakes its reader: lets a server notice a gone browser.
 HEARTBEAT_SECONDS = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """What one column runs: a task's chain (`task`) or one `provider`/`model` directly."""
-
-    task: str = ""
-    provider: str = ""
-    model: str = ""
-
-    @property
-    def is_task(self) -> bool:
-        """True for a task column (its chain with fallbacks)."""
-        return bool(self.task)
-
-    @property
-    def route(self) -> str:
-        """ "provider/model" of a direct column ("" for a task column or a blank one)."""
-        # A half-typed "provider" (no slash) is shown back as typed, not as "provider/".
-        return "/".join(part for part in (self.provider, self.model) if part)
-
-    @property
-    def label(self) -> str:
-        """How the page names the column."""
-        return f"Task {self.task}" if self.task else (self.route or "No model chosen")
-
-    def as_dict(self) -> dict[str, str]:
-        """The column's settings as saved with a run."""
-        return {"task": self.task, "provider": self.provider, "model": self.model}
-
-
-@dataclass(frozen=True, slots=True)
-class Inputs:
-    """What every column is asked."""
-
-    prompt: str
-    system: str = ""
-    temperature: float | None = None
-    max_tokens: int | None = None
-    # Set: every column answers JSON valid against it (structured output).
-    schema: dict[str, Any] | None = None
-    # Set: every column is a chat turn offered these tools; tool calls shown as returned.
-    tools: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,23 +57,6 @@ class Event:
     index: int  # the column; -1 for a heartbeat
     delta: str = ""
     result: dict[str, Any] | None = None
-
-
-@dataclass
-class _Lane:
-    """One column while it runs."""
-
-    index: int
-    column: Column
-    walk: Walk | None
-    setup_error: str = ""
-    # A task whose output is not plain text (slides, JSON, chat) answers whole, not streamed.
-    whole: bool = False
-    slides: bool = False
-    started: float = field(default_factory=time.perf_counter)
-    first_token_ms: float | None = None
-    parts: list[str] = field(default_factory=list)
-    ended: bool = False
 
 
 def start_run(*, user: User, inputs: Inputs, columns: Sequence[Column]) -> PlaygroundRun:
@@ -130,64 +73,99 @@ def start_run(*, user: User, inputs: Inputs, columns: Sequence[Column]) -> Playg
         max_tokens=inputs.max_tokens,
         json_schema=inputs.schema,
         tools=inputs.tools,
+        image_size=inputs.image_size,
+        image_quality=inputs.image_quality,
+        image_count=inputs.image_count,
+        turns=list(inputs.turns),
         columns=[{**c.as_dict(), "status": "running"} for c in columns],
     )
 
 
-def _inputs(run: PlaygroundRun) -> Inputs:
+def run_inputs(run: PlaygroundRun) -> Inputs:
+    """A saved run's inputs (to run it, again or continued)."""
     return Inputs(
-        run.prompt, run.system, run.temperature, run.max_tokens, run.json_schema, run.tools
-    )
+        run.prompt, run.system, run.temperature, run.max_tokens, run.json_schema, run.tools,
+        run.image_size, run.image_quality, run.image_count, tuple(run.turns or ()),
+    )  # fmt: skip
 
 
-def _columns(run: PlaygroundRun) -> list[Column]:
+def run_columns(run: PlaygroundRun) -> list[Column]:
+    """A saved run's columns, in page order."""
     return [
         Column(c.get("task", ""), c.get("provider", ""), c.get("model", "")) for c in run.columns
     ]
 
 
-def _whole_call(config: TaskConfig, inputs: Inputs) -> tuple[ops.Call, bool] | None:
+def _image_call(config: TaskConfig, inputs: Inputs) -> ops.Call:
+    """The image task's call with the page's size, quality and count (else its defaults)."""
+    return ops.image_call(
+        prompt=inputs.prompt,
+        task=config.task,
+        size=inputs.image_size or "1024x1024",
+        quality=inputs.image_quality or None,
+        n=inputs.image_count or 1,
+    )
+
+
+def _whole_call(config: TaskConfig, inputs: Inputs, index: int) -> tuple[ops.Call, bool] | None:
     """The call a column makes when it does not stream text; True when it is slides."""
     task, kind, system = config.task, config.output_kind, inputs.system or None
+    if kind == OutputKind.IMAGE:
+        return _image_call(config, inputs), False
     if inputs.tools or kind == OutputKind.TOOLS:
-        messages = [{"role": "system", "content": system}] if system else []
-        messages.append({"role": "user", "content": inputs.prompt})
+        messages: list[Any] = [{"role": "system", "content": system}] if system else []
+        messages += [*history(inputs.turns, index), {"role": "user", "content": inputs.prompt}]
         call = ops.chat_call(
             messages=messages, tools=inputs.tools or (), task=task, max_tokens=inputs.max_tokens
         )
     elif inputs.schema is not None:
-        call = ops.structured_call(prompt=inputs.prompt, schema=inputs.schema, task=task,
+        prompt = transcript(inputs.turns, index, inputs.prompt)
+        call = ops.structured_call(prompt=prompt, schema=inputs.schema, task=task,
                                    system=system, max_tokens=inputs.max_tokens)  # fmt: skip
     elif kind == OutputKind.TEXT:
         return None
     else:
-        # The task's own call for its output kind (the slide schema, an image...), as
-        # code calling `run_task` gets it.
-        return ops.task_call(config, inputs.prompt)
+        # The task's own call for its output kind (the slide schema...), as code calling
+        # `run_task` gets it.
+        return ops.task_call(config, transcript(inputs.turns, index, inputs.prompt))
     if kind == OutputKind.TEXT:
         # A text task (and every direct model column) may be asked for JSON or tools.
         call = replace(call, kinds=(*call.kinds, OutputKind.TEXT))
     return call, False
 
 
-def _lane(index: int, column: Column, inputs: Inputs, *, user: User, cancel: CancelToken) -> _Lane:
+def _stream(task: str, inputs: Inputs, index: int) -> ops.Call:
+    """Streamed text, the column's own conversation so far sent before the prompt."""
+    request = TextRequest(
+        model="",
+        prompt=inputs.prompt,
+        system=inputs.system or None,
+        max_tokens=inputs.max_tokens,
+        temperature=inputs.temperature,
+        history=history(inputs.turns, index),
+    )
+    operation = ops.Operation("stream", "stream_text", request)
+    return ops.Call(task, ops.TEXT_KINDS, operation, inputs.prompt)
+
+
+def _direct_task(snapshot: ConfigSnapshot, column: Column) -> str:
+    """The task a direct column borrows: an image task for a model that only draws."""
+    provider = snapshot.providers.get(column.provider)
+    info = provider.models.get(column.model) if provider else None
+    if info is not None and info.image and not info.text:
+        images = [t for t in snapshot.tasks.values() if t.output_kind == OutputKind.IMAGE]
+        named = [t.task for t in images if t.task == "image"]
+        if named or images:
+            return (named or [images[0].task])[0]
+    return DIRECT_TASK
+
+
+def _lane(index: int, column: Column, inputs: Inputs, *, user: User, cancel: CancelToken) -> Lane:
     """A column ready to run: its task's chain (or the one model), streamed or whole."""
-    task = column.task or DIRECT_TASK
+    task = column.task or _direct_task(config_snapshot(), column)
     snapshot, config = resolve(task)
-    whole = _whole_call(config, inputs)
-    if whole is None:
-        call, slides = (
-            _stream_call(
-                prompt=inputs.prompt,
-                task=task,
-                system=inputs.system or None,
-                max_tokens=inputs.max_tokens,
-                temperature=inputs.temperature,
-            ),
-            False,
-        )
-    else:
-        call, slides = whole
+    whole = _whole_call(config, inputs, index)
+    call, slides = whole if whole is not None else (_stream(task, inputs, index), False)
     walk = call.walk((snapshot, config), source=Channel.PLAYGROUND, user=user, cancel=cancel)
     if not column.is_task:
         if not column.provider or not column.model:
@@ -195,103 +173,21 @@ def _lane(index: int, column: Column, inputs: Inputs, *, user: User, cancel: Can
         if column.provider not in snapshot.providers:
             raise AIConfigError(f"Unknown provider '{column.provider}'.")
         route = RouteConfig(column.provider, column.model, "playground")
-        # Checked by the same rules as saving it as the text task's primary.
+        # Checked by the same rules as saving it as the task's primary.
         walk.steps = (plan_step(snapshot, config, 0, route),)
     # Rows are written by the reading thread (see the module docstring).
     walk.defer_log = True
-    return _Lane(index, column, walk, whole=whole is not None, slides=slides)
+    return Lane(index, column, walk, whole=whole is not None, slides=slides)
 
 
-def _attempts(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:
-    """Attempts in words safe to show: never text from the body of whatever answered."""
-    rows = []
-    for a in attempts:
-        kind, words = (
-            public_error(kind=a.error_kind, message=a.error) if a.error else (a.error_kind, "")
-        )
-        rows.append(
-            {
-                "route": f"{a.provider}/{a.model}",
-                "is_fallback": a.is_fallback,
-                "ok": a.outcome == "success",
-                "outcome": a.outcome,
-                "error_kind": kind,
-                "error": words,
-                "latency_ms": round(a.latency_ms, 1),
-            }
-        )
-    return rows
-
-
-def _result(lane: _Lane, end: TaskRun | TaskFailed | str) -> dict[str, Any]:
-    """The column as saved: its settings, what came back, and the numbers."""
-    base: dict[str, Any] = {
-        **lane.column.as_dict(),
-        "text": "".join(lane.parts),
-        "first_token_ms": round(lane.first_token_ms, 1) if lane.first_token_ms else None,
-        "streamed": not lane.whole,
-        "latency_ms": round((time.perf_counter() - lane.started) * 1000, 1),
-        "input_tokens": None,
-        "output_tokens": None,
-        "cost_usd": None,
-        "answered_by": "",
-        "fallback_used": False,
-        "attempts": [],
-        "error": "",
-        "request_id": "",
-    }
-    if isinstance(end, str):
-        return {**base, "status": "failed", "error": end}
-    if isinstance(end, TaskFailed):
-        attempts = _attempts(end.attempts)
-        failed = [a for a in attempts if not a["ok"]]
-        if end.cancelled:
-            status, error = "stopped", "Stopped before it finished."
-        else:
-            status = "failed"
-            last = failed[-1] if failed else None
-            error = f"{last['route']}: {last['error'] or last['error_kind']}" if last else ""
-            if len(attempts) > 1:
-                # Each attempt is listed under the error; this says how it ended.
-                error = f"All {len(attempts)} attempts failed; the last one: {error}"
-            if end.after_first_token:
-                error = f"The stream broke after it had started. {error}"
-        return {
-            **base,
-            "status": status,
-            "error": error or "Failed.",
-            "attempts": attempts,
-            "request_id": str(end.request_id),
-        }
-    return {
-        **base,
-        "status": "answered",
-        "text": _answer_text(end) or base["text"],
-        "latency_ms": round(end.latency_ms, 1),
-        "input_tokens": end.input_tokens,
-        "output_tokens": end.output_tokens,
-        "cost_usd": format_usd(end.cost_usd),
-        "answered_by": f"{end.provider}/{end.model}",
-        "fallback_used": end.fallback_used,
-        "attempts": _attempts(end.attempts),
-        "request_id": str(end.request_id),
-    }
-
-
-def _answer_text(task_run: TaskRun) -> str:
-    """The answer as the column shows it: text, pretty JSON, tool calls as returned."""
-    if task_run.slides:
-        slides = [{"image_prompt": s.image_prompt, "narration": s.narration}
-                  for s in task_run.slides]  # fmt: skip
-        return json.dumps({"slides": slides}, indent=2, ensure_ascii=False)
-    if task_run.data is not None:
-        return json.dumps(task_run.data, indent=2, ensure_ascii=False)
-    if task_run.images:
-        return f"{len(task_run.images)} image(s) generated."
-    lines = [task_run.text] if task_run.text else []
-    for call in task_run.tool_calls:
-        lines.append(f"Tool call: {call.name}({json.dumps(call.arguments, ensure_ascii=False)})")
-    return "\n".join(lines)
+def _keep_images(run: PlaygroundRun, index: int, outcome: TaskRun | TaskFailed | str) -> None:
+    """Store a column's generated images, for the page to show and offer for download."""
+    if isinstance(outcome, TaskRun) and outcome.images:
+        PlaygroundImage.objects.bulk_create(
+            PlaygroundImage(run=run, column=index, position=n, mime_type=image.mime_type,
+                            data=image.data, revised_prompt=image.revised_prompt or "")
+            for n, image in enumerate(outcome.images)
+        )  # fmt: skip
 
 
 def stream_run(
@@ -304,17 +200,17 @@ def stream_run(
     saved either way, `finished` or `stopped`.
     """
     cancel = cancel or CancelToken()
-    inputs = _inputs(run)
-    lanes: list[_Lane] = []
-    for index, column in enumerate(_columns(run)):
+    inputs = run_inputs(run)
+    lanes: list[Lane] = []
+    for index, column in enumerate(run_columns(run)):
         try:
             lanes.append(_lane(index, column, inputs, user=user, cancel=cancel))
         except AIConfigError as exc:
-            lanes.append(_Lane(index, column, None, setup_error=str(exc)))
+            lanes.append(Lane(index, column, None, setup_error=str(exc)))
     events: queue.SimpleQueue[tuple[int, str, TaskRun | TaskFailed | None]] = queue.SimpleQueue()
     results: dict[int, dict[str, Any]] = {}
 
-    def read(lane: _Lane) -> None:
+    def read(lane: Lane) -> None:
         assert lane.walk is not None
         finished: list[TaskRun] = []
         try:
@@ -329,11 +225,12 @@ def stream_run(
         except TaskFailed as failure:
             events.put((lane.index, "", failure))
 
-    def end(lane: _Lane, outcome: TaskRun | TaskFailed | str) -> Event:
+    def end(lane: Lane, outcome: TaskRun | TaskFailed | str) -> Event:
         if lane.walk is not None:
             lane.walk.record.write()
         lane.ended = True
-        results[lane.index] = _result(lane, outcome)
+        _keep_images(run, lane.index, outcome)
+        results[lane.index] = column_result(lane, outcome)
         return Event(lane.index, result=results[lane.index])
 
     try:
@@ -374,7 +271,7 @@ def stream_run(
                 end(lanes[index], outcome)
         for lane in lanes:
             if not lane.ended:
-                stopped_early = _result(lane, "Stopped before it finished.")
+                stopped_early = column_result(lane, "Stopped before it finished.")
                 results[lane.index] = {**stopped_early, "status": "stopped"}
         stopped = any(r["status"] == "stopped" for r in results.values())
         run.columns = [results[i] for i in range(len(lanes))]

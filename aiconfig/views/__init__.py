@@ -13,6 +13,7 @@ from aiconfig.views.history import change_revert, history
 from aiconfig.views.playground import (
     playground_export,
     playground_export_markdown,
+    playground_image,
     playground_page,
     playground_promote,
     playground_run,
@@ -36,6 +37,7 @@ __all__ = [
     "model_options",
     "playground_export",
     "playground_export_markdown",
+    "playground_image",
     "playground_page",
     "playground_promote",
     "playground_run",

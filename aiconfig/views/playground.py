@@ -15,12 +15,17 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import jsonschema
 from asgiref.sync import sync_to_async
-from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -28,131 +33,18 @@ from django.views.decorators.http import require_GET
 
 from aiconfig import selectors
 from aiconfig.exceptions import AIConfigError
-from aiconfig.models import PlaygroundRun
+from aiconfig.forms.playground import InputsForm, prefill
+from aiconfig.models import PlaygroundImage, PlaygroundRun
 from aiconfig.presenters import playground as present
-from aiconfig.services import calls, playground
+from aiconfig.services import playground
 from aiconfig.services.playground import MAX_COLUMNS, Column, Inputs
+from aiconfig.services.playground_inputs import next_turns
 from aiconfig.views.common import INVALID, abilities, flash, post_with_permission
 
 TEMPLATE = "aiconfig/playground.html"
 RUN_PERMISSION = "aiconfig.run_task"
 PROMOTE_PERMISSION = "aiconfig.change_taskassignment"
 DEFAULT_COLUMNS = (Column(task="text"),)
-
-
-class InputsForm(forms.Form):
-    """The inputs every column gets."""
-
-    prompt = forms.CharField(
-        label="Prompt",
-        max_length=20_000,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        error_messages={"required": "Type a prompt to run."},
-    )
-    system = forms.CharField(
-        label="System prompt",
-        max_length=20_000,
-        required=False,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-    temperature = forms.FloatField(
-        label="Temperature", required=False, min_value=0, max_value=2,
-        widget=forms.NumberInput(attrs={"step": "0.1"}),
-    )  # fmt: skip
-    max_tokens = forms.IntegerField(
-        label="Max tokens", required=False, min_value=1, max_value=100_000
-    )
-    json_schema = forms.CharField(
-        label="JSON schema",
-        max_length=20_000,
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-        help_text="Optional: every column must answer JSON valid against it.",
-    )
-    tools = forms.CharField(
-        label="Tools (JSON)",
-        max_length=20_000,
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-        help_text='Optional: [{"name": …, "description": …, "parameters": {JSON schema}}]; '
-        "every column gets one chat turn and shows the tool calls it returns.",
-    )
-
-    def clean_json_schema(self) -> dict[str, Any] | None:
-        """A JSON object that is itself a valid JSON schema, or nothing."""
-        text = self.cleaned_data["json_schema"].strip()
-        if not text:
-            return None
-        value = _json(text, "The JSON schema")
-        if not isinstance(value, dict):
-            raise ValidationError('The JSON schema must be a JSON object, e.g. {"type": …}.')
-        try:
-            jsonschema.Draft202012Validator.check_schema(value)
-        except jsonschema.SchemaError as exc:
-            raise ValidationError(f"Not a valid JSON schema: {exc.message[:200]}") from None
-        return value
-
-    def clean_tools(self) -> list[dict[str, Any]] | None:
-        """A JSON list of tool definitions, each with a name, or nothing."""
-        text = self.cleaned_data["tools"].strip()
-        if not text:
-            return None
-        value = _json(text, "Tools")
-        if not isinstance(value, list) or not value:
-            raise ValidationError("Tools must be a JSON list of tool definitions.")
-        for number, tool in enumerate(value, start=1):
-            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-                raise ValidationError(f'Tool {number} needs a "name".')
-            if not isinstance(tool.get("parameters", {}), dict):
-                raise ValidationError(f'Tool {number}: "parameters" must be a JSON schema.')
-        return value
-
-    def inputs(self) -> Inputs:
-        """The cleaned inputs."""
-        data = self.cleaned_data
-        return Inputs(
-            data["prompt"],
-            data["system"],
-            data["temperature"],
-            data["max_tokens"],
-            data["json_schema"],
-            data["tools"],
-        )
-
-
-def _json(text: str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"{what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
-        ) from None
-
-
-# What the page offers for a task that needs them (the agent's tools are the app's own
-# business: this is an example to start from).
-EXAMPLE_TOOLS = [
-    {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    }
-]
-
-
-def _prefill(columns: list[Column], initial: dict[str, Any]) -> None:
-    """The slide schema for a `video-slides` column, example tools for an `agent` one."""
-    tasks = {column.task for column in columns}
-    if "video-slides" in tasks and not initial.get("json_schema"):
-        initial["json_schema"] = json.dumps(calls.SLIDES_SCHEMA, indent=2)
-    if "agent" in tasks and not initial.get("tools"):
-        initial["tools"] = json.dumps(EXAMPLE_TOOLS, indent=2)
 
 
 def _column(task: str, model: str) -> Column:
@@ -276,15 +168,38 @@ def playground_page(request: HttpRequest) -> HttpResponse:
             initial[key] = request.GET[key]
     initial["json_schema"] = request.GET.get("schema", "")
     initial["tools"] = request.GET.get("tools", "")
-    _prefill(columns, initial)
+    prefill(columns, initial)
     return _page(request, form=InputsForm(initial=initial), columns=columns)
+
+
+def _conversation(data: QueryDict) -> tuple[QueryDict, tuple[dict[str, Any], ...], bool]:
+    """The posted data, the earlier turns it follows, and whether it continues a run.
+
+    A form reopened from a saved run posts `from_run`: "Continue" (`run=continue`) asks
+    the follow-up message after that run's own exchange; "Run again" repeats that run's
+    last turn after the same earlier turns.
+    """
+    parent = selectors.playground_run_from(data.get("from_run", ""))
+    if parent is None:
+        return data, (), False
+    if data.get("run") != "continue":
+        return data, tuple(parent.turns or ()), False
+    data = data.copy()
+    data["prompt"] = data.get("follow_up", "")
+    return data, tuple(next_turns(parent.turns or (), parent.prompt, parent.columns)), True
 
 
 def _posted(request: HttpRequest) -> tuple[InputsForm, list[Column], dict[int, str]]:
     if not request.user.has_perm(RUN_PERMISSION):
         raise PermissionDenied("You need the 'aiconfig.run_task' permission to run prompts.")
-    form = InputsForm(request.POST)
-    columns = _form_columns(request.POST)
+    data, turns, continuing = _conversation(request.POST)
+    form = InputsForm(data)
+    form.turns = turns
+    if continuing and not str(data.get("prompt", "")).strip():
+        form.is_valid()
+        form.errors.pop("prompt", None)
+        form.add_error("follow_up", "Type a follow-up message to continue.")
+    columns = _form_columns(data)
     problems = _column_problems(columns, set(selectors.config_snapshot().tasks))
     if not columns:
         problems[0] = "Add a column to run."
@@ -294,7 +209,11 @@ def _posted(request: HttpRequest) -> tuple[InputsForm, list[Column], dict[int, s
 def _run_without_js(request: HttpRequest) -> HttpResponse:
     form, columns, problems = _posted(request)
     if not form.is_valid() or problems:
-        return _page(request, form=form, columns=columns, problems=problems, status=INVALID)
+        # A failed "Continue" comes back on its run, so the conversation stays in view.
+        run = selectors.playground_run_from(request.POST.get("from_run", ""))
+        return _page(
+            request, form=form, columns=columns, run=run, problems=problems, status=INVALID
+        )
     run = playground.start_run(user=request.user, inputs=form.inputs(), columns=columns)
     playground.execute_run(run=run, user=request.user)
     return redirect("playground_run", run_id=run.pk)
@@ -319,7 +238,9 @@ def _events(request: HttpRequest, run: PlaygroundRun) -> Iterator[bytes]:
             else:
                 result = event.result
                 column = Column(result["task"], result["provider"], result["model"])
-                view = present.column_view(event.index, column, event.result)
+                view = present.column_view(
+                    event.index, column, result, turns=run.turns, run_id=run.pk, prompt=run.prompt
+                )
                 html = render_to_string(f"{TEMPLATE}#column_result", {"col": view}, request)
                 yield _sse("column", {"column": event.index, "html": html})
     finally:
@@ -373,6 +294,9 @@ def playground_run(request: HttpRequest, run_id: int) -> HttpResponse:
             "max_tokens": run.max_tokens,
             "json_schema": json.dumps(run.json_schema, indent=2) if run.json_schema else "",
             "tools": json.dumps(run.tools, indent=2) if run.tools else "",
+            "image_size": run.image_size,
+            "image_quality": run.image_quality,
+            "image_count": run.image_count,
         }
     )
     return _page(request, form=form, columns=[], run=run)
@@ -416,3 +340,29 @@ def playground_promote(request: HttpRequest, run_id: int) -> HttpResponse:
         else:
             flash(request, f"Task {task} now uses {route} (history entry #{change.pk}).")
     return redirect("playground_run", run_id=run.pk)
+
+
+# Served inline only when a browser cannot run them as a page (SVG can carry script).
+INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+
+
+@require_GET
+def playground_image(request: HttpRequest, run_id: int, column: int, position: int) -> HttpResponse:
+    """One image a saved run generated: shown in the page, or `?download=1` as a file.
+
+    Whoever may see the saved run's page may see its images: signed in (checked here
+    too, not only by the sign-in middleware, since these are bytes rather than a page).
+    """
+    if not request.user.is_authenticated:
+        raise PermissionDenied("Sign in to see playground images.")
+    image = get_object_or_404(PlaygroundImage, run_id=run_id, column=column, position=position)
+    inline = image.mime_type in INLINE_IMAGE_TYPES
+    content_type = image.mime_type if inline else "application/octet-stream"
+    response = HttpResponse(bytes(image.data), content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    if request.GET.get("download") or not inline:
+        name = f"playground-run-{run_id}-column-{column + 1}-image-{position + 1}"
+        extension = EXTENSIONS.get(image.mime_type, "bin")
+        response["Content-Disposition"] = f'attachment; filename="{name}.{extension}"'
+    return response

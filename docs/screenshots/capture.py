@@ -147,7 +147,8 @@ def shoot_usage(page: Any, base: str) -> None:
 
 
 def shoot_playground(page: Any, base: str) -> None:
-    """A three-column comparison: the text task's chain, a fast model, a failing one."""
+    """A three-column comparison (the text task's chain, a fast model, a failing one),
+    continued with a follow-up, one column's raw request and response open."""
     from playwright.sync_api import expect
 
     page.set_viewport_size({"width": 1400, "height": 900})
@@ -157,6 +158,12 @@ def shoot_playground(page: Any, base: str) -> None:
     )
     page.get_by_role("button", name="Run").click()
     expect(page).to_have_url(re.compile(r"/playground/runs/\d+/$"))
+    first = page.url
+    page.get_by_label("Follow-up message").fill("Shorter, please")
+    page.get_by_role("button", name="Continue").click()
+    expect(page).not_to_have_url(first)
+    expect(page).to_have_url(re.compile(r"/playground/runs/\d+/$"))
+    page.locator('[data-column="1"] details.pg-raw summary').click()
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(OUT / "playground.png"), full_page=True)
 
@@ -220,7 +227,7 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            for _ in range(100):
+            for _ in range(600):
                 with socket.socket() as sock:
                     if sock.connect_ex(("127.0.0.1", port)) == 0:
                         break

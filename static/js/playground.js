@@ -10,10 +10,11 @@
   var form = document.getElementById("pg-form");
   if (!form || !window.fetch || !window.AbortController || !window.TextDecoder) return;
   var results = document.querySelector("[data-pg-results]");
-  var runButton = form.querySelector('button[name="run"]');
+  // "Run" (or "Run again") and, on a saved run, "Continue".
+  var runButtons = form.querySelectorAll('button[name="run"]');
   var stopButton = form.querySelector("[data-pg-stop]");
   var status = form.querySelector("[data-pg-status]");
-  if (!results || !runButton || !stopButton) return;
+  if (!results || !runButtons.length || !stopButton) return;
   stopButton.hidden = false;
 
   var controller = null;
@@ -44,10 +45,48 @@
       body.dataset.running = "1";
       body.querySelector("[data-state]").textContent = "Running…";
       body.querySelector("[data-output]").textContent = "";
-      body.querySelectorAll(".pg-error, .pg-metrics, .pg-attempts").forEach(function (el) {
+      var stale = ".pg-error, .pg-metrics, .pg-attempts, .pg-raw, .pg-valid, .pg-images";
+      body.querySelectorAll(stale).forEach(function (el) {
         el.remove();
       });
       article.querySelectorAll(".pg-promote").forEach(function (el) { el.remove(); });
+    });
+  }
+
+  function line(className, who, text) {
+    var p = document.createElement("p");
+    var label = document.createElement("span");
+    p.className = className;
+    label.className = "pg-who";
+    label.textContent = who;
+    p.append(label, " ", text);
+    return p;
+  }
+
+  // "Continue": each column's answer moves up into its conversation, under the prompt
+  // it answered, and the follow-up is the newest "You" line, while the reply streams in.
+  function carryOn(prompt, followUp) {
+    articles().forEach(function (article) {
+      var body = article.querySelector("[data-result]");
+      var answered = body.classList.contains("pg-status-answered");
+      var answer = answered ? body.querySelector("[data-output]").textContent : "";
+      var turns = body.querySelector(".pg-turns");
+      if (!turns) {
+        turns = document.createElement("ol");
+        turns.className = "pg-turns";
+        turns.setAttribute("aria-label", "Conversation so far");
+        body.querySelector("[data-state]").before(turns);
+      }
+      var last = turns.lastElementChild;
+      if (!last || last.querySelector(".pg-answer")) {
+        last = document.createElement("li");
+        last.append(line("pg-you", "You", prompt));
+        turns.append(last);
+      }
+      last.append(line("pg-answer", "Answer", answer || "(no answer)"));
+      var next = document.createElement("li");
+      next.append(line("pg-you", "You", followUp));
+      turns.append(next);
     });
   }
 
@@ -106,7 +145,7 @@
   }
 
   function busy(running) {
-    runButton.disabled = running;
+    runButtons.forEach(function (button) { button.disabled = running; });
     stopButton.disabled = !running;
     results.setAttribute("aria-busy", running ? "true" : "false");
   }
@@ -115,7 +154,18 @@
     // "Add column", "Remove", "Duplicate" stay plain posts.
     if (!event.submitter || event.submitter.name !== "run") return;
     event.preventDefault();
-    var body = new FormData(form);
+    // The button pressed goes along: "Continue" (run=continue) asks the follow-up.
+    var body = new FormData(form, event.submitter);
+    // Browsers before FormData's submitter argument ignore it: add the button by hand.
+    if (!body.has("run")) body.append("run", event.submitter.value);
+    if (event.submitter.value === "continue") {
+      var followUp = String(body.get("follow_up") || "");
+      if (!followUp.trim()) {
+        say("Type a follow-up message to continue.");
+        return;
+      }
+      carryOn(String(body.get("prompt") || ""), followUp);
+    }
     controller = new AbortController();
     run = null;
     busy(true);
