@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('aiconfig', '0008_usage_rollup'),
+        ('aiconfig', '0009_usage_rollup_by_user_and_token'),
     ]
 
     operations = [
