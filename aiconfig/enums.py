@@ -58,9 +58,9 @@ class CallOutcome(models.TextChoices):
 class PriceSource(models.TextChoices):
     """Where a call's price came from (the call explorer explains each attempt's cost)."""
 
-    ADMIN = "admin", "the admin's price table"
+    ADMIN = "admin", "The admin's price table"
     GENAI_PRICES = "genai_prices", "genai-prices (bundled price data)"
-    IMAGE_TABLE = "image_table", "the built-in image price table"
-    SELF_HOSTED = "self_hosted", "self-hosted provider ($0)"
-    NOT_BILLED = "not_billed", "not billed (the attempt failed)"
-    UNKNOWN = "unknown", "unknown"
+    IMAGE_TABLE = "image_table", "The built-in image price table"
+    SELF_HOSTED = "self_hosted", "Self-hosted ($0)"
+    NOT_BILLED = "not_billed", "Not billed"
+    UNKNOWN = "unknown", "Unknown price"

@@ -148,7 +148,7 @@ def test_the_page_lists_real_calls_and_their_detail_shows_each_attempt(
     assert "The provider failed" in detail  # the error in words
     assert "Not stored" in detail  # no prompt without AICONFIG_LOG_PROMPTS
     assert "Open in playground" not in detail
-    assert "Price from genai-prices" in detail
+    assert "genai-prices (bundled price data)" in detail
 
 
 def test_prompt_and_open_in_playground_when_prompts_are_stored(
