@@ -267,3 +267,29 @@ def test_list_reads_a_bounded_number_of_rows(viewer: Any, client: Client) -> Non
     assert len(re.findall(r'href="/calls/[0-9a-f-]{36}/"', html)) == 50
     assert "Older →" in html
     assert "← Newer" not in html
+
+
+def test_ai_calls_lists_filters_and_exports(django_user_model: Any) -> None:
+    from django.core.management import CommandError, call_command
+
+    rescued, plain = uuid.uuid4(), uuid.uuid4()
+    CallLog.objects.bulk_create(
+        [
+            attempt(rescued, 1, model="fail-500", outcome="error", cost_usd=None),
+            attempt(rescued, 2, provider="anthropic", model="claude-3-haiku"),
+            attempt(plain, 1, model="=cmd()", created_at=T0 - timedelta(days=1)),
+        ]
+    )
+    out = io.StringIO()
+    call_command("ai_calls", "--outcome", "error", stdout=out)
+    [line] = out.getvalue().splitlines()
+    assert "anthropic/claude-3-haiku (fallback)  2 attempts  success" in line
+    assert str(rescued) in line
+    out = io.StringIO()
+    call_command("ai_calls", "--csv", "--until", "2026-11-19", stdout=out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [row["model"] for row in rows] == ["'=cmd()"]
+    with pytest.raises(CommandError, match="--since: 'soon' is not a date"):
+        call_command("ai_calls", "--since", "soon")
+    with pytest.raises(CommandError, match="no user named 'ghost'"):
+        call_command("ai_calls", "--user", "ghost")

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from aiconfig.enums import CallOutcome, Channel
-from aiconfig.selectors.calls import CallFilters
+from aiconfig.selectors.calls import CallFilters, user_id_named
 
 # "2026-12-01T10:00:00+01:00" with its "+" unencoded arrives as a space.
 _OFFSET_AS_SPACE = re.compile(r" (\d\d:?\d\d)$")
@@ -100,3 +100,20 @@ class CallFilterForm(forms.Form):
             since=data["since"],
             until=data["until"],
         )
+
+
+def resolved_filters(form: CallFilterForm) -> CallFilters | None:
+    """The form's filters with the user name looked up; None (errors on the form) if invalid.
+
+    The lookup is a database read, so it happens here, after validation, not in `clean()`.
+    """
+    if not form.is_valid():
+        return None
+    name = form.cleaned_data["user"].strip()
+    user_id = None
+    if name:
+        user_id = user_id_named(username=name)
+        if user_id is None:
+            form.add_error("user", f"There is no user named '{name}'.")
+            return None
+    return form.filters(user_id=user_id)

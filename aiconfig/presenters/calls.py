@@ -6,15 +6,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlencode
 
 from django.urls import reverse
 
 from adapters import Usage
 from aiconfig.enums import CallOutcome, Channel
+from aiconfig.exports import csv_row
 from aiconfig.models import CallLog
 from aiconfig.price_sources import CostExplanation, explain_cost
-from aiconfig.selectors.calls import CallSummary
+from aiconfig.selectors.calls import EXPORT_FIELDS, CallSummary
 from aiconfig.snapshots import ConfigSnapshot
 
 # What each error kind means for the person reading the log.
@@ -39,6 +41,16 @@ OUTCOME_PILLS: dict[str, str] = {
     CallOutcome.TIMED_OUT: "pill-error",
     CallOutcome.CANCELLED: "pill-warning",
 }
+
+
+# The CSV export's columns (the page's download and `ai_calls --csv`).
+EXPORT_COLUMNS = [*EXPORT_FIELDS, "user"]
+
+
+def export_cells(record: dict[str, Any]) -> list[Any]:
+    """One exported attempt as formula-safe CSV cells, in `EXPORT_COLUMNS` order."""
+    safe = csv_row({**record, "user": record.get("user__username") or ""})
+    return [safe[column] for column in EXPORT_COLUMNS]
 
 
 def _outcome_label(outcome: str) -> str:

@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from aiconfig.enums import CallOutcome
@@ -94,6 +95,11 @@ def matching_attempts(*, filters: CallFilters) -> QuerySet[CallLog]:
     if filters.until is not None:
         rows = rows.filter(created_at__lt=filters.until)
     return rows
+
+
+def user_id_named(*, username: str) -> int | None:
+    """The id of the user called `username`, or None when there is none."""
+    return get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()
 
 
 def cursor_position(*, attempt_id: int) -> Position | None:

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -20,8 +19,7 @@ from django.views.decorators.http import require_GET
 
 from aiconfig import selectors
 from aiconfig.enums import CallOutcome, Channel
-from aiconfig.exports import csv_row
-from aiconfig.forms.calls import CallFilterForm
+from aiconfig.forms.calls import CallFilterForm, resolved_filters
 from aiconfig.presenters import calls as present
 from aiconfig.selectors import calls as call_selectors
 from aiconfig.selectors.calls import CallFilters, CallPage
@@ -31,23 +29,7 @@ LIST_TEMPLATE = "aiconfig/calls.html"
 DETAIL_TEMPLATE = "aiconfig/call.html"
 # A form that came back with errors (as elsewhere on the dashboard): nothing is lost.
 INVALID = 422
-EXPORT_COLUMNS = [*call_selectors.EXPORT_FIELDS, "user"]
 CHUNK_ROWS = 500
-
-
-def _resolved(form: CallFilterForm) -> CallFilters | None:
-    """The form's filters, the user name looked up; None (errors on the form) if invalid."""
-    if not form.is_valid():
-        return None
-    name = form.cleaned_data["user"].strip()
-    user_id = None
-    if name:
-        user = get_user_model().objects.filter(username=name).values_list("pk", flat=True)
-        user_id = user.first()
-        if user_id is None:
-            form.add_error("user", f"There is no user named '{name}'.")
-            return None
-    return form.filters(user_id=user_id)
 
 
 def _page(form: CallFilterForm, filters: CallFilters) -> CallPage | None:
@@ -69,7 +51,7 @@ def _page(form: CallFilterForm, filters: CallFilters) -> CallPage | None:
 def calls(request: HttpRequest) -> HttpResponse:
     """The list of calls, newest first, filtered, Newer/Older by keyset."""
     form = CallFilterForm(request.GET)
-    filters = _resolved(form)
+    filters = resolved_filters(form)
     page = _page(form, filters) if filters is not None else None
     # The filters as typed, for the CSV link and the page links (not the cursors).
     kept = {
@@ -112,11 +94,9 @@ class _Line:
 def _csv_chunks(records: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     """The CSV in chunks of rows: one chunk per hop keeps a big export quick under ASGI."""
     writer = csv.writer(_Line(), lineterminator="\n")
-    lines = [writer.writerow(EXPORT_COLUMNS)]
+    lines = [writer.writerow(present.EXPORT_COLUMNS)]
     for record in records:
-        record["user"] = record.pop("user__username") or ""
-        safe = csv_row(record)
-        lines.append(writer.writerow([safe[column] for column in EXPORT_COLUMNS]))
+        lines.append(writer.writerow(present.export_cells(record)))
         if len(lines) >= CHUNK_ROWS:
             yield "".join(lines).encode()
             lines = []
@@ -128,7 +108,7 @@ def _csv_chunks(records: Iterator[dict[str, Any]]) -> Iterator[bytes]:
 def calls_csv(request: HttpRequest) -> HttpResponse:
     """Every matching attempt as CSV, streamed as it is read (formula-safe cells)."""
     form = CallFilterForm(request.GET)
-    filters = _resolved(form)
+    filters = resolved_filters(form)
     if filters is None:
         errors = "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
         return HttpResponse(
