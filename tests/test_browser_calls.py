@@ -78,6 +78,8 @@ def test_list_filter_and_open_a_call(
     rows = page.locator(".calls-table tbody tr")
     expect(rows).to_have_count(3)
     assert sideways(page) == 0
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"calls-{width}.png"), full_page=True)
 
     page.get_by_label("Outcome").select_option("error")
     page.get_by_role("button", name="Filter").click()
@@ -91,7 +93,6 @@ def test_list_filter_and_open_a_call(
     expect(page.locator("#attempt-1")).to_contain_text("provider_error")
     expect(page.locator("#attempt-2")).to_contain_text("genai-prices (bundled price data)")
     assert sideways(page) == 0
-    SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"call-{width}.png"), full_page=True)
 
     page.get_by_role("link", name="All calls").click()
