@@ -68,6 +68,8 @@ class _ExactFilter(admin.SimpleListFilter):
 
 
 class TaskFilter(_ExactFilter):
+    """By task: the configured tasks."""
+
     title = "task"
     parameter_name = field = "task"
 
@@ -77,6 +79,8 @@ class TaskFilter(_ExactFilter):
 
 
 class ProviderFilter(_ExactFilter):
+    """By provider: the configured providers."""
+
     title = "provider"
     parameter_name = field = "provider"
 
@@ -86,6 +90,8 @@ class ProviderFilter(_ExactFilter):
 
 
 class ApiTokenFilter(_ExactFilter):
+    """By the gateway's API token."""
+
     title = "API token"
     parameter_name = field = "api_token"
 
@@ -95,6 +101,8 @@ class ApiTokenFilter(_ExactFilter):
 
 
 class ErrorKindFilter(_ExactFilter):
+    """By error kind: the kinds calls are logged with."""
+
     title = "error kind"
     parameter_name = field = "error_kind"
 
