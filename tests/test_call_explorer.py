@@ -248,6 +248,16 @@ def test_csv_is_streamed_filtered_and_formula_safe(viewer: Any, client: Client) 
     assert b"".join(chunks).decode().count("\n") == 1202
 
 
+def test_the_export_reads_in_keyset_batches_without_losing_tied_rows() -> None:
+    from aiconfig.selectors.calls import attempts_for_export
+
+    CallLog.objects.bulk_create(attempt(uuid.uuid4(), 1) for _ in range(30))  # one timestamp
+    exported = [row["id"] for row in attempts_for_export(filters=CallFilters(), batch=7)]
+    assert sorted(exported, reverse=True) == exported  # newest first
+    assert set(exported) == set(CallLog.objects.values_list("id", flat=True))
+    assert len(exported) == 30
+
+
 def test_detail_of_an_unknown_call_is_a_404(viewer: Any, client: Client) -> None:
     client.force_login(viewer)
     assert client.get(f"/calls/{uuid.uuid4()}/").status_code == 404

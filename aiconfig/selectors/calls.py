@@ -279,14 +279,24 @@ def call_attempts(*, request_id: uuid.UUID) -> list[CallLog]:
     )
 
 
-def attempts_for_export(*, filters: CallFilters) -> Iterator[dict[str, Any]]:
-    """Matching attempts, newest first, read in chunks (a server-side cursor on PostgreSQL)."""
-    return (
-        matching_attempts(filters=filters)
-        .order_by("-created_at", "-id")
-        .values(*EXPORT_FIELDS, "user__username")
-        .iterator(chunk_size=2000)
-    )
+def attempts_for_export(*, filters: CallFilters, batch: int = 2000) -> Iterator[dict[str, Any]]:
+    """Matching attempts, newest first, read `batch` at a time by keyset.
+
+    Each batch is a short query of its own down the same index the list walks: no
+    transaction held open for the length of a download, and no server-side cursor
+    (on PostgreSQL, in autocommit, Django declares it `WITH HOLD`, which materialises
+    the whole result before the first row is sent).
+    """
+    rows = matching_attempts(filters=filters).order_by("-created_at", "-id")
+    columns = (*EXPORT_FIELDS, "id", "user__username")
+    position: Position | None = None
+    while True:
+        page = rows if position is None else _beyond(rows, position, older=True)
+        found = list(page.values(*columns)[:batch])
+        yield from found
+        if len(found) < batch:
+            return
+        position = (found[-1]["created_at"], found[-1]["id"])
 
 
 EXPORT_FIELDS = (
