@@ -59,5 +59,10 @@ bench-rollup: install
 bench-gateway: install
 	$(BIN)/python -m bench.gateway
 
+# The call explorer and the admin's call-log list on a 1M-row log (BENCH_DATABASE_URL: PostgreSQL).
+.PHONY: bench-calls
+bench-calls: install
+	$(BIN)/python -m bench.calls
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -53,3 +53,14 @@ class CallOutcome(models.TextChoices):
     ERROR = "error", "Error"
     TIMED_OUT = "timed_out", "Timed out"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class PriceSource(models.TextChoices):
+    """Where a call's price came from (the call explorer explains each attempt's cost)."""
+
+    ADMIN = "admin", "The admin's price table"
+    GENAI_PRICES = "genai_prices", "genai-prices (bundled price data)"
+    IMAGE_TABLE = "image_table", "The built-in image price table"
+    SELF_HOSTED = "self_hosted", "Self-hosted ($0)"
+    NOT_BILLED = "not_billed", "Not billed"
+    UNKNOWN = "unknown", "Unknown price"

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, reverse_lazy
 
 from aiconfig import views
+from aiconfig.views import calls as calls_views
 from aiconfig.views import tokens as tokens_views
 
 urlpatterns = [
@@ -27,6 +28,9 @@ urlpatterns = [
     path("usage/", views.usage, name="usage"),
     path("usage/export.csv", views.usage_csv, name="usage_csv"),
     path("history/", views.history, name="history"),
+    path("calls/", calls_views.calls, name="calls"),
+    path("calls/export.csv", calls_views.calls_csv, name="calls_csv"),
+    path("calls/<uuid:request_id>/", calls_views.call_detail, name="call_detail"),
     path("playground/", views.playground_page, name="playground"),
     path("playground/stream/", views.playground_stream, name="playground_stream"),
     path("playground/runs/<int:run_id>/", views.playground_run, name="playground_run"),

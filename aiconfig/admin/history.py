@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from aiconfig import services
+from aiconfig.admin import call_filters
 from aiconfig.exceptions import RevertNeedsConfirmation
 from aiconfig.models import CallLog, Channel, ConfigChange
 
@@ -109,15 +110,19 @@ class CallLogAdmin(AuditTrailAdminMixin, admin.ModelAdmin):
         "cost_usd",
         "source",
     )
+    # Fixed choices only (field choices, the configuration, the token table): Django's
+    # default filters and its date hierarchy each read DISTINCT values off the whole log.
     list_filter = (
         "outcome",
-        "task",
-        "provider",
+        call_filters.TaskFilter,
+        call_filters.ProviderFilter,
         "source",
-        "api_token",
+        call_filters.ApiTokenFilter,
         "is_fallback",
-        "error_kind",
+        call_filters.ErrorKindFilter,
     )
     search_fields = ("request_id", "task", "provider", "model", "error_message", "api_token")
-    date_hierarchy = "created_at"
+    # No count of the whole table beside the filtered one, and a count that stops.
+    show_full_result_count = False
+    paginator = call_filters.CappedCountPaginator
     readonly_fields = [f.name for f in CallLog._meta.fields]

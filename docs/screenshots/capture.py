@@ -1,6 +1,6 @@
 """Re-take the README's screenshots from a running app with demo data.
 
-    .venv/bin/python docs/screenshots/capture.py [PAGE ...]   # tasks providers usage playground
+    .venv/bin/python docs/screenshots/capture.py [PAGE ...]  # tasks providers usage playground call
 
 Starts the fake provider (tests/fake_provider.py) and a dev server on a throwaway
 SQLite database, configures a few tasks and providers, makes some calls (with a
@@ -168,11 +168,36 @@ def shoot_playground(page: Any, base: str) -> None:
     page.screenshot(path=str(OUT / "playground.png"), full_page=True)
 
 
+def shoot_call(page: Any, base: str) -> None:
+    """A call's page: a failed attempt, the fallback that answered, the stored prompt."""
+    from django.conf import settings
+    from playwright.sync_api import expect
+
+    from aiconfig import services
+    from aiconfig.services import calls
+
+    # The ORM beside Playwright's event loop (as tests/test_browser.py does).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    services.update_task_config(
+        task="summaries", provider="anthropic", model="fail-529",
+        fallbacks=[("openai", "gpt-4o-mini")],
+    )  # fmt: skip
+    settings.AICONFIG_LOG_PROMPTS = True  # this one call keeps its prompt and response
+    calls.generate_text(task="summaries", prompt="Summarise: the bakery opens a second shop")
+    settings.AICONFIG_LOG_PROMPTS = False
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{base}/calls/?task=summaries&outcome=error")
+    page.locator(".calls-table tbody tr").first.get_by_role("link").click()
+    expect(page.get_by_role("heading", name="Attempt 2")).to_be_visible()
+    page.screenshot(path=str(OUT / "call.png"), full_page=True)
+
+
 PAGES = {
     "tasks": shoot_tasks,
     "providers": shoot_providers,
     "usage": shoot_usage,
     "playground": shoot_playground,
+    "call": shoot_call,
 }
 
 
