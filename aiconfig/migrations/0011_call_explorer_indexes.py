@@ -13,7 +13,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("aiconfig", "0008_usage_rollup"),
+        ("aiconfig", "0010_playground_turns_images"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
