@@ -59,5 +59,10 @@ bench-rollup: install
 bench-gateway: install
 	$(BIN)/python -m bench.gateway
 
+# What a stop budget adds to a call (paired, interleaved), and the gate's queries.
+.PHONY: bench-budgets
+bench-budgets: install
+	$(BIN)/python -m bench.budgets
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
