@@ -223,6 +223,8 @@ def editor(django_user_model: Any) -> Any:
             "configchange",
             "modelprice",
             "calllog",
+            "budget",
+            "alertrule",
         )
     ] + ["run_task"]
     user.user_permissions.set(

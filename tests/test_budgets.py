@@ -15,6 +15,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import F
+from django.test import Client
 
 from aiconfig import checks
 from aiconfig.latency import hour_of
@@ -247,3 +248,17 @@ def test_cli_sets_lists_and_deletes_budgets() -> None:
     call_command("ai_budget", "delete", "--task", "text", stdout=io.StringIO())
     assert budget_statuses() == []
     assert ConfigChange.objects.filter(target_type="budget", channel="cli").count() == 2
+
+
+@pytest.mark.django_db
+def test_a_viewer_cannot_change_budgets(viewer: Any) -> None:
+    """A forged POST from a viewer is refused and changes nothing."""
+    save_budget(task="text", amount_usd="5")
+    client = Client()
+    client.force_login(viewer)
+    assert client.get("/budgets/").status_code == 200
+    forged = {"task": "text", "amount_usd": "5000", "period": "monthly", "action": "warn"}
+    assert client.post("/budgets/", forged).status_code == 403
+    assert client.post("/budgets/delete/", {"task": "text"}).status_code == 403
+    [status] = budget_statuses()
+    assert status.budget.amount_usd == Decimal("5")
