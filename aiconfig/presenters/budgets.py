@@ -62,10 +62,10 @@ class BudgetRow:
 
     @property
     def action(self) -> str:
-        """`stops calls at 100%, warns at 80%`."""
+        """`stops calls; warns at 80%`."""
         budget = self.status.budget
         on_exceed = "stops calls" if budget.action == BudgetAction.STOP else "warns only"
-        return f"{on_exceed} when spent; warns at {budget.warn_at_percent}%"
+        return f"{on_exceed}; warns at {budget.warn_at_percent}%"
 
     @property
     def resets(self) -> str:
