@@ -204,3 +204,34 @@ def test_the_cron_command_sends_and_lists(frozen: Any) -> None:
     assert [r["name"] for r in listed["rules"]] == ["errors"]
     assert listed["rules"][0]["firing"] is False
     assert len(listed["sent"]) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alerts_are_checked_after_calls_in_the_background_at_most_once_a_minute(
+    wired: FakeProvider, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiconfig.services import alerts
+
+    settings.AICONFIG_ALERTS_AFTER_CALLS_SECONDS = 60
+    monkeypatch.setattr(alerts, "_last_check", float("-inf"))
+    started: list[threading.Thread] = []
+    real_thread = threading.Thread
+
+    def recording_thread(*args: Any, **kwargs: Any) -> threading.Thread:
+        thread = real_thread(*args, **kwargs)
+        started.append(thread)
+        return thread
+
+    monkeypatch.setattr(alerts.threading, "Thread", recording_thread)
+    save_budget(task="text", amount_usd="1", email_to="ops@example.com")
+    spend("text", "0.9")
+
+    calls.generate_text(prompt="hello", task="text")
+    calls.generate_text(prompt="hello again", task="text")  # within the minute: no check
+
+    checks = [t for t in started if t.name == "aiconfig-alerts"]
+    assert len(checks) == 1
+    checks[0].join(timeout=30)
+    [alert] = SentAlert.objects.all()
+    assert alert.kind == "budget_warning"
+    assert len(mail.outbox) == 1
