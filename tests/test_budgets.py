@@ -262,3 +262,25 @@ def test_a_viewer_cannot_change_budgets(viewer: Any) -> None:
     assert client.post("/budgets/delete/", {"task": "text"}).status_code == 403
     [status] = budget_statuses()
     assert status.budget.amount_usd == Decimal("5")
+
+
+SPEND_2_USD = (
+    "from django.utils import timezone; from aiconfig.models import UsageRollup; "
+    "UsageRollup.objects.create(hour=timezone.now().replace(minute=0, second=0, microsecond=0), "
+    "task='text', operation='text', provider='openai', model='gpt-4o-mini', outcome='success', "
+    "source='code', attempts=1, calls=1, cost_e8=200000000, priced=1)"
+)
+
+
+def test_manage_check_fails_while_a_stop_budget_is_spent(manage: Any) -> None:
+    keys = {"OPENAI_API_KEY": "sk-proj-test-budgets-0001"}
+    manage("migrate", "-v0", env=keys)
+    manage("ai_budget", "set", "--task", "text", "--daily", "1", "--action", "stop", env=keys)
+    assert manage("check", env=keys, check=False).returncode == 0
+    manage("shell", "-c", SPEND_2_USD, env=keys)
+    result = manage("check", env=keys, check=False)
+    assert result.returncode != 0
+    assert "aiconfig.E302" in result.stderr
+    assert "daily budget of task 'text' is spent ($2.0000 of $1.0000" in result.stderr
+    [budget] = manage.json("ai_budget", "list", "--json", env=keys)["budgets"]
+    assert (budget["state"], budget["spent_usd"]) == ("exceeded", "2")
