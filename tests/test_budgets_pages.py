@@ -32,7 +32,7 @@ def test_an_editor_sets_a_budget_with_htmx_and_sees_it(editor: Any) -> None:
     html = page.content.decode()
     assert 'id="budgets-body"' in html
     assert "<html" not in html  # the partial only
-    assert "$50.0000 / week" in html
+    assert "$50.00 / week" in html
     budget = Budget.objects.get(task="text")
     assert (budget.amount_usd, budget.period, budget.warn_at_percent, budget.action) == (
         Decimal("50"),
@@ -100,7 +100,7 @@ def test_the_tasks_and_usage_pages_show_the_budget_and_its_badge(viewer: Any) ->
     spend("text", "8.5")
     client = signed_in(viewer)
     tasks = client.get("/").content.decode()
-    assert "Budget: $8.5000 this month (85%) of $10.0000 / month" in tasks
+    assert "Budget: $8.5000 this month (85%) of $10.00 / month" in tasks
     assert "status-warning" in tasks
     assert "Overall budget" not in tasks  # the overall one is fine: not on every card
     usage = client.get("/usage/").content.decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from aiconfig.enums import AlertMetric, BudgetAction
 from aiconfig.formatting import usd
@@ -33,9 +34,10 @@ class BudgetRow:
 
     @property
     def amount(self) -> str:
-        """`$50.0000 / month`."""
-        budget = self.status.budget
-        return f"{usd(budget.amount_usd)} / {_UNIT[budget.period]}"
+        """`$50.00 / month` (whole cents as such; smaller amounts with their digits)."""
+        amount = self.status.budget.amount_usd
+        shown = f"${amount:,.2f}" if amount == amount.quantize(Decimal("0.01")) else usd(amount)
+        return f"{shown} / {_UNIT[self.status.budget.period]}"
 
     @property
     def spent(self) -> str:
@@ -64,7 +66,7 @@ class BudgetRow:
     def action(self) -> str:
         """`stops calls; warns at 80%`."""
         budget = self.status.budget
-        on_exceed = "stops calls" if budget.action == BudgetAction.STOP else "warns only"
+        on_exceed = "stops calls" if budget.action == BudgetAction.STOP else "calls go on"
         return f"{on_exceed}; warns at {budget.warn_at_percent}%"
 
     @property

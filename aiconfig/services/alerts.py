@@ -172,7 +172,7 @@ def deliver(alert: DueAlert) -> str:
     if alert.webhook_url:
         payload = {"kind": alert.kind, "message": alert.message, **alert.details}
         done.append(_post(alert.webhook_url, payload))
-    return "; ".join(done) or "no channel (shown on the dashboard only)"
+    return "; ".join(done) or "no channel: shown on the dashboard only"
 
 
 def check_alerts(*, now: datetime | None = None) -> list[SentAlert]:
