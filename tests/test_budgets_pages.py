@@ -10,6 +10,7 @@ from django.test import Client
 
 from aiconfig.models import AlertRule, Budget
 from aiconfig.services.budgets import save_budget
+from tests.fake_provider import FakeProvider
 from tests.test_budgets import spend
 
 
@@ -111,3 +112,20 @@ def test_the_tasks_and_usage_pages_show_the_budget_and_its_badge(viewer: Any) ->
     spend("text", "2")
     tasks = client.get("/").content.decode()
     assert "Exceeded: calls stopped" in tasks
+
+
+@pytest.mark.django_db
+def test_try_it_on_a_stopped_task_says_the_budget_is_spent(
+    editor: Any, wired: FakeProvider
+) -> None:
+    save_budget(task="text", amount_usd="1", action="stop")
+    spend("text", "1.25")
+    page = signed_in(editor).post(
+        "/tasks/text/try/", {"try-text-prompt": "hello"}, HTTP_HX_REQUEST="true"
+    )
+    html = page.content.decode()
+    assert "Task &#x27;text&#x27; was not run." in html
+    assert "budget_exceeded" in html
+    assert "the monthly budget of task &#x27;text&#x27; is spent ($1.2500 of $1.0000)" in html
+    assert "could not reach" not in html
+    assert wired.requests == []
