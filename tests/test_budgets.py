@@ -245,9 +245,14 @@ def test_cli_sets_lists_and_deletes_budgets() -> None:
     assert "warning" in out.getvalue()
     with pytest.raises(CommandError, match="not a number of USD"):
         call_command("ai_budget", "set", "--task", "text", "--daily", "lots")
+    # Changing the amount keeps what was not given again.
+    call_command("ai_budget", "set", "--task", "text", "--weekly", "20", stdout=io.StringIO())
+    [status] = budget_statuses()
+    assert (status.budget.action, status.budget.warn_at_percent) == ("stop", 80)
+    assert status.budget.period == "weekly"
     call_command("ai_budget", "delete", "--task", "text", stdout=io.StringIO())
     assert budget_statuses() == []
-    assert ConfigChange.objects.filter(target_type="budget", channel="cli").count() == 2
+    assert ConfigChange.objects.filter(target_type="budget", channel="cli").count() == 3
 
 
 @pytest.mark.django_db

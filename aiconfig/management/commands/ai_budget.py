@@ -74,7 +74,9 @@ class Command(BaseCommand):
         amount = put.add_mutually_exclusive_group(required=True)
         for period in BudgetPeriod.values:
             amount.add_argument(f"--{period}", metavar="USD", help=f"A {period} budget.")
-        put.add_argument("--warn-at", default="80", help="Warning threshold in % (80).")
+        put.add_argument(
+            "--warn-at", default=None, help="Warning threshold in % (80 for a new budget)."
+        )
         put.add_argument("--action", dest="on_exceed", default=None, choices=BudgetAction.values)
         put.add_argument("--email", default=None, help="Comma-separated alert recipients.")
         put.add_argument("--webhook", default=None, help="A URL alerts are POSTed to.")
@@ -113,7 +115,7 @@ class Command(BaseCommand):
             task=task,
             amount_usd=options[period],
             period=period,
-            warn_at_percent=options["warn_at"],
+            warn_at_percent=options["warn_at"] or (current.warn_at_percent if current else 80),
             action=options["on_exceed"] or (current.action if current else BudgetAction.WARN),
             email_to=options["email"]
             if options["email"] is not None
