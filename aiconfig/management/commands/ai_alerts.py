@@ -116,8 +116,8 @@ class Command(BaseCommand):
             state = "FIRING" if r.firing else "ok"
             self.stdout.write(
                 f"{r.rule.name}: {r.rule.get_metric_display()} of {r.rule.task or 'every task'} "
-                f"over {r.rule.window_minutes} min is {r.shown} (above {r.rule.threshold:g}: "
-                f"alert) {state}"
+                f"over {r.rule.window_minutes} min is {r.shown} (alerts above "
+                f"{r.rule.threshold:g}): {state}"
             )
         for alert in alerts:
             self.stdout.write(f"{alert.created_at:%Y-%m-%d %H:%M} {alert.message}")
