@@ -64,5 +64,10 @@ bench-gateway: install
 bench-calls: install
 	$(BIN)/python -m bench.calls
 
+# What a stop budget adds to a call (paired, interleaved), and the gate's queries.
+.PHONY: bench-budgets
+bench-budgets: install
+	$(BIN)/python -m bench.budgets
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -36,8 +36,9 @@ class AiconfigConfig(AppConfig):
 
     def ready(self) -> None:
         """Connect the post-migrate seeding and register the system checks."""
-        from aiconfig.checks import check_ai_config, check_usage_rollup
+        from aiconfig.checks import check_ai_config, check_budgets, check_usage_rollup
 
         post_migrate.connect(_seed_after_migrate, sender=self, dispatch_uid="aiconfig-seed")
         checks.register(check_ai_config, "aiconfig")
         checks.register(check_usage_rollup, "aiconfig")
+        checks.register(check_budgets, "aiconfig")

@@ -16,7 +16,9 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Warning
 from django.db import DatabaseError
 
+from aiconfig.formatting import usd
 from aiconfig.selectors import RollupDrift, load_snapshot, rollup_drift
+from aiconfig.selectors.budgets import budget_statuses
 from aiconfig.validation import check_snapshot
 
 _strict: ContextVar[bool] = ContextVar("aiconfig_strict_checks", default=False)
@@ -123,3 +125,40 @@ def check_usage_rollup(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
             id="aiconfig.W201",
         )
     ]
+
+
+def check_budgets(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when a budget is over its warning threshold; a spent `stop` budget is an error.
+
+    As with configuration errors, only under `manage.py check`: a spent budget must not
+    stop the dashboard or the `migrate` that would raise it.
+    """
+    try:
+        statuses = budget_statuses()
+    except DatabaseError:
+        return []  # tables not created yet
+    messages: list[CheckMessage] = []
+    for status in statuses:
+        budget = status.budget
+        figures = f"{usd(status.spent_usd)} of {usd(budget.amount_usd)}, {status.percent:.0f}%"
+        if status.stops_calls:
+            text = (
+                f"Budget exceeded: {budget.description} is spent ({figures}); its calls "
+                f"fail with budget_exceeded until {status.resets_at:%Y-%m-%d %H:%M} UTC."
+            )
+            hint = "Raise it with `python manage.py ai_budget set`, or wait for the reset."
+            if _strict.get():
+                messages.append(Error(text, hint=hint, id="aiconfig.E302"))
+            else:
+                messages.append(Warning(text, hint=hint, id="aiconfig.W302"))
+        elif status.exceeded or status.warning:
+            word = "exceeded" if status.exceeded else f"{status.percent:.0f}% spent"
+            messages.append(
+                Warning(
+                    f"Budget {word}: {budget.description} ({figures}; warning at "
+                    f"{budget.warn_at_percent}%).",
+                    hint="See the Budgets page or `python manage.py ai_budget list`.",
+                    id="aiconfig.W301",
+                )
+            )
+    return messages

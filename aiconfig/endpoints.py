@@ -162,6 +162,7 @@ _OWN_KINDS = frozenset(
         "not_configured",
         "cancelled",
         "invalid_output",
+        "budget_exceeded",  # a spent `stop` budget refused the call: no request was made
     }
 )
 _MODEL_NOT_FOUND_RE = re.compile(r"model ('[^']*') not found")

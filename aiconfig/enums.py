@@ -64,3 +64,33 @@ class PriceSource(models.TextChoices):
     SELF_HOSTED = "self_hosted", "Self-hosted ($0)"
     NOT_BILLED = "not_billed", "Not billed"
     UNKNOWN = "unknown", "Unknown price"
+
+
+class BudgetPeriod(models.TextChoices):
+    """How often a budget starts again (calendar periods, UTC; weeks start on Monday)."""
+
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+    MONTHLY = "monthly", "Monthly"
+
+
+class BudgetAction(models.TextChoices):
+    """What happens once a budget is spent."""
+
+    WARN = "warn", "Warn only"
+    STOP = "stop", "Stop the calls"
+
+
+class AlertMetric(models.TextChoices):
+    """What an alert rule watches over its window."""
+
+    FAILURE_RATE = "failure_rate", "Failure rate (%)"
+    P95_LATENCY = "p95_latency", "p95 latency (ms)"
+
+
+class AlertKind(models.TextChoices):
+    """Which threshold a sent alert is about."""
+
+    BUDGET_WARNING = "budget_warning", "Budget warning"
+    BUDGET_EXCEEDED = "budget_exceeded", "Budget exceeded"
+    RULE = "rule", "Alert rule"

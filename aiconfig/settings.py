@@ -238,3 +238,10 @@ AICONFIG_KEY_VARIABLES = env.list("AICONFIG_KEY_VARIABLES", default=["*_API_KEY"
 # Loopback and private-network endpoints (Ollama, vLLM, LM Studio on the LAN). False
 # refuses them too; link-local and cloud metadata addresses are refused either way.
 AICONFIG_ALLOW_PRIVATE_ENDPOINTS = env.bool("AICONFIG_ALLOW_PRIVATE_ENDPOINTS", default=True)
+# Budgets: how long a process trusts the spend it read (a call of its own adds at once).
+AICONFIG_BUDGET_CACHE_SECONDS = env.float("AICONFIG_BUDGET_CACHE_SECONDS", default=5.0)
+# Alerts are checked after calls at most this often per process (0: only `ai_alerts check`).
+AICONFIG_ALERTS_AFTER_CALLS_SECONDS = env.float("AICONFIG_ALERTS_AFTER_CALLS_SECONDS", default=60.0)
+AICONFIG_WEBHOOK_TIMEOUT_SECONDS = env.float("AICONFIG_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Alert emails go through Django's mail settings (MAILERS); this is their sender.
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="aiconfig@localhost")

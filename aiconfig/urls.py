@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, reverse_lazy
 
 from aiconfig import views
+from aiconfig.views import budgets as budgets_views
 from aiconfig.views import calls as calls_views
 from aiconfig.views import tokens as tokens_views
 
@@ -27,6 +28,10 @@ urlpatterns = [
     path("providers/<slug:name>/models/", views.provider_model_add, name="provider_model_add"),
     path("usage/", views.usage, name="usage"),
     path("usage/export.csv", views.usage_csv, name="usage_csv"),
+    path("budgets/", budgets_views.budgets, name="budgets"),
+    path("budgets/delete/", budgets_views.budget_delete, name="budget_delete"),
+    path("budgets/rules/", budgets_views.alert_rule_save, name="alert_rule_save"),
+    path("budgets/rules/delete/", budgets_views.alert_rule_delete, name="alert_rule_delete"),
     path("history/", views.history, name="history"),
     path("calls/", calls_views.calls, name="calls"),
     path("calls/export.csv", calls_views.calls_csv, name="calls_csv"),

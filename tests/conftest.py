@@ -223,6 +223,8 @@ def editor(django_user_model: Any) -> Any:
             "configchange",
             "modelprice",
             "calllog",
+            "budget",
+            "alertrule",
         )
     ] + ["run_task"]
     user.user_permissions.set(
@@ -337,3 +339,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     fail for a reason that has nothing to do with what it tests.
     """
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(autouse=True)
+def _no_alerts_after_calls(settings: Any) -> None:
+    """Alerts run in a background thread after calls; tests check them explicitly."""
+    settings.AICONFIG_ALERTS_AFTER_CALLS_SECONDS = 0

@@ -1062,6 +1062,8 @@ def test_role_groups_exist_and_grant_what_they_say(django_user_model: Any) -> No
             "calllog",
             "modelprice",
             "playgroundrun",  # saved playground runs (0006)
+            "budget",  # budgets and alert rules (0010)
+            "alertrule",
         )
     }
     member = django_user_model.objects.create_user(username="member", password="x")

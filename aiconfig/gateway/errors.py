@@ -57,7 +57,17 @@ def bad_request(param: str, message: str) -> GatewayError:
 
 def task_failed(failed: TaskFailed) -> GatewayError:
     """Every attempt failed: a 502 naming each route tried and why (its error kind only:
-    an error's text may carry a provider's URL)."""
+    an error's text may carry a provider's URL). A spent `stop` budget is a 429, as a
+    token's budget is: our own words, nothing from a provider."""
+    if failed.budget_exceeded:
+        refused = failed.attempts[0]
+        return GatewayError(
+            429,
+            f"Budget exceeded: {refused.error.removeprefix('not tried: ')}.",
+            type="insufficient_quota",
+            code="budget_exceeded",
+            retry_after=failed.retry_after,
+        )
     tried = "; ".join(
         f"{i}. {a.provider}/{a.model}: {a.error_kind.replace('_', ' ') or a.outcome}"
         for i, a in enumerate(failed.attempts, start=1)

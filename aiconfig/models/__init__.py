@@ -10,6 +10,7 @@ Nothing here imports rules or queries: only `aiconfig.enums` and Django.
 from __future__ import annotations
 
 from aiconfig.enums import CallOutcome, Channel, OutputKind, ProviderKind, Source
+from aiconfig.models.alerts import AlertRule, Budget, SentAlert
 from aiconfig.models.calls import CallLog
 from aiconfig.models.config import (
     ModelPrice,
@@ -27,7 +28,9 @@ from aiconfig.models.usage import LATENCY_BUCKETS, LATENCY_STEPS_PER_DOUBLING, U
 __all__ = [
     "LATENCY_BUCKETS",
     "LATENCY_STEPS_PER_DOUBLING",
+    "AlertRule",
     "ApiToken",
+    "Budget",
     "CallLog",
     "CallOutcome",
     "Channel",
@@ -39,6 +42,7 @@ __all__ = [
     "Provider",
     "ProviderKind",
     "ProviderModel",
+    "SentAlert",
     "Source",
     "TaskAssignment",
     "TaskFallback",

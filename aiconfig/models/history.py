@@ -28,6 +28,8 @@ class ConfigChange(models.Model):
         PRICE = "price", "Price"
         # A prune of old call-log rows: recorded so the audit trail shows who removed what.
         CALLLOG = "calllog", "Call log"
+        BUDGET = "budget", "Budget"
+        ALERT = "alert", "Alert rule"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

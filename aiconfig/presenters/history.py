@@ -24,6 +24,8 @@ BUILTIN_NAMES: dict[str, frozenset[str]] = {
 # Why a change has no Revert button even for a superuser, shown on its row.
 NOT_REVERTABLE: dict[str, str] = {
     ConfigChange.Target.CALLLOG: "Pruned call-log rows are gone for good: this cannot be reverted.",
+    ConfigChange.Target.BUDGET: "Change budgets on the Budgets page (or with ai_budget).",
+    ConfigChange.Target.ALERT: "Change alert rules on the Budgets page (or with ai_alerts).",
 }
 # How `services.playground.promote` names the run that justified a change.
 PLAYGROUND_RUN_RE = re.compile(r"\(from playground run #(\d+)\)")

@@ -15,6 +15,7 @@ from django.db import connection
 
 from aiconfig.exceptions import UnknownTask
 from aiconfig.models import ConfigChange, ModelPrice, Provider, TaskAssignment, TaskType
+from aiconfig.selectors.budgets import clear_budget_cache
 from aiconfig.snapshots import (
     ConfigSnapshot,
     ModelInfo,
@@ -152,8 +153,9 @@ def config_snapshot() -> ConfigSnapshot:
 
 
 def clear_config_cache() -> None:
-    """Forget cached snapshots (tests that rewrite tables behind the services use this)."""
+    """Forget cached snapshots and budget spend (tests that rewrite tables use this)."""
     _cached.clear()
+    clear_budget_cache()
 
 
 def get_task_config(*, task: str) -> TaskConfig:

@@ -25,6 +25,8 @@ from aiconfig.forms import (
 )
 from aiconfig.models import Channel, ConfigChange, OutputKind
 from aiconfig.presenters import TaskCard, TryResult
+from aiconfig.presenters.budgets import BudgetRow, badges_for, task_budgets
+from aiconfig.selectors.budgets import budget_statuses
 from aiconfig.services import calls
 from aiconfig.snapshots import ConfigSnapshot, TaskConfig
 from aiconfig.views.common import (
@@ -57,6 +59,8 @@ class CardState:
     try_form: TryForm | None
     editing: bool = False
     try_result: TryResult | None = None
+    # The budgets that concern this task, with their spend (presenters.budgets).
+    budgets: tuple[BudgetRow, ...] = ()
 
     @property
     def name(self) -> str:
@@ -103,7 +107,13 @@ def _page(
     can = abilities(request)
     overrides = overrides or {}
     configs = sorted(snapshot.tasks.values(), key=lambda c: (not c.builtin, c.task))
-    states = [card_state(c, snapshot, can, **overrides.get(c.task, {})) for c in configs]
+    badges = task_budgets(budget_statuses())
+    states = [
+        card_state(
+            c, snapshot, can, **{"budgets": badges_for(badges, c.task), **overrides.get(c.task, {})}
+        )
+        for c in configs
+    ]
     if add_form is None and can.add_tasks:
         add_form = AddTaskForm(providers=snapshot.providers)
     context = {
@@ -119,6 +129,8 @@ def _page(
 
 
 def _card(request: HttpRequest, state: CardState, *, status: int = 200) -> HttpResponse:
+    badges = task_budgets(budget_statuses(task=state.name))
+    state = replace(state, budgets=badges_for(badges, state.name))
     return render(
         request,
         f"{TEMPLATE}#task_card",

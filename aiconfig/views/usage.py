@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from aiconfig import presenters, selectors
 from aiconfig.exports import write_csv
+from aiconfig.presenters.budgets import budget_rows
+from aiconfig.selectors.budgets import budget_statuses
 from aiconfig.services.calls import call_log_health
 
 TEMPLATE = "aiconfig/usage.html"
@@ -65,6 +67,8 @@ def usage(request: HttpRequest) -> HttpResponse:
         "nav": "usage",
         # Rows this process could not write when it should have (see calls/log.py).
         "log_health": call_log_health(),
+        # Budgets with this period's spend (templates/aiconfig/_budgets.html).
+        "budget_rows": budget_rows(budget_statuses()),
     }
     return render(request, TEMPLATE, context)
 

@@ -1,6 +1,7 @@
 """Re-take the README's screenshots from a running app with demo data.
 
-    .venv/bin/python docs/screenshots/capture.py [PAGE ...]  # tasks providers usage playground call
+    .venv/bin/python docs/screenshots/capture.py [PAGE ...]
+    # PAGE: tasks providers usage playground call budgets (default: all)
 
 Starts the fake provider (tests/fake_provider.py) and a dev server on a throwaway
 SQLite database, configures a few tasks and providers, makes some calls (with a
@@ -192,12 +193,31 @@ def shoot_call(page: Any, base: str) -> None:
     page.screenshot(path=str(OUT / "call.png"), full_page=True)
 
 
+def shoot_budgets(page: Any, base: str) -> None:
+    """The Budgets page: budgets set from the CLI, a rule, the alerts it sent."""
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    for command in (
+        ["ai_usage", "rebuild"],  # the demo history was bulk-inserted around the rollup
+        ["ai_budget", "set", "--task", "text", "--monthly", "0.03", "--action", "stop"],
+        ["ai_budget", "set", "--task", "agent", "--weekly", "0.02"],
+        ["ai_budget", "set", "--monthly", "40", "--warn-at", "90"],
+        ["ai_alerts", "rule", "text-errors", "--task", "text", "--metric", "failure_rate",
+         "--above", "10", "--window", "60"],
+        ["ai_alerts", "rule", "slow", "--metric", "p95_latency", "--above", "8000"],
+        ["ai_alerts", "check"],
+    ):  # fmt: skip
+        subprocess.run([*manage, *command], check=True, capture_output=True)
+    page.goto(f"{base}/budgets/")
+    page.screenshot(path=str(OUT / "budgets.png"), full_page=True)
+
+
 PAGES = {
     "tasks": shoot_tasks,
     "providers": shoot_providers,
     "usage": shoot_usage,
     "playground": shoot_playground,
     "call": shoot_call,
+    "budgets": shoot_budgets,
 }
 
 
@@ -252,7 +272,7 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            for _ in range(600):
+            for _ in range(600):  # up to a minute: a busy machine starts slowly
                 with socket.socket() as sock:
                     if sock.connect_ex(("127.0.0.1", port)) == 0:
                         break

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from adapters import (
     AdapterError,
@@ -39,10 +40,19 @@ from adapters import (
     Usage,
     attempt_scope,
 )
+from aiconfig.formatting import usd
 from aiconfig.pricing import call_cost
+from aiconfig.selectors.budgets import note_spend, stopping_budget
+from aiconfig.services.alerts import check_alerts_soon
 from aiconfig.services.calls.log import CallRecord
 from aiconfig.services.calls.plan import Step, plan, ready_adapter, wrap_unexpected
-from aiconfig.services.calls.results import Cancelled, OutOfTime, TaskFailed, TaskRun
+from aiconfig.services.calls.results import (
+    BudgetExceeded,
+    Cancelled,
+    OutOfTime,
+    TaskFailed,
+    TaskRun,
+)
 from aiconfig.services.history import User
 from aiconfig.snapshots import ConfigSnapshot, TaskConfig
 
@@ -106,6 +116,8 @@ class Walk:
         self.current: Step | None = None
         # Set by fan-out: rows are written by the caller's thread, not the worker's.
         self.defer_log = False
+        # Set when a spent budget refused the call: seconds until it resets.
+        self.retry_after: float | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -114,6 +126,8 @@ class Walk:
 
     def tries(self) -> Iterator[Try]:
         """The attempts to make, in order; stops on success, cancel or the total limit."""
+        if self._over_budget():
+            return
         for step in self.steps:
             retry = 0
             while not self.cancelled:
@@ -130,6 +144,24 @@ class Walk:
                 if not self._again:
                     break
                 retry += 1
+
+    def _over_budget(self) -> bool:
+        """Refuse the call (logged, no request made) when a spent `stop` budget covers it."""
+        status = stopping_budget(self.snapshot, self.config.task)
+        if status is None or not self.steps:
+            return False
+        budget = status.budget
+        step = self.steps[0]
+        error = BudgetExceeded(
+            f"not tried: {budget.description} is spent ({usd(status.spent_usd)} of "
+            f"{usd(budget.amount_usd)}); calls are stopped until "
+            f"{status.resets_at:%Y-%m-%d %H:%M} UTC",
+            provider=step.route.provider,
+            retry_after=(status.resets_at - timezone.now()).total_seconds(),
+        )
+        self.record.record(step, latency_ms=0.0, error=error)
+        self.retry_after = error.retry_after
+        return True
 
     def _out_of_time(self, step: Step) -> None:
         limit = self.config.total_timeout_seconds or 0
@@ -191,6 +223,7 @@ class Walk:
             image_quality=self.op.image_quality,
         )
         response = result.log_text if text is None else text
+        note_spend(self.config.task, cost)
         self.record.record(
             step,
             latency_ms=_ms_since(attempt.started),
@@ -224,11 +257,16 @@ class Walk:
             request_id=self.record.request_id,
             attempts=self.record.attempts,
             after_first_token=after_first_token,
+            retry_after=self.retry_after,
         )
 
     def finish(self) -> str | None:
         """Write the call's log rows; the reason when they could not be written."""
-        return None if self.defer_log else self.record.write()
+        if self.defer_log:
+            return None
+        log_error = self.record.write()
+        check_alerts_soon()  # throttled: a clock read on almost every call
+        return log_error
 
 
 def retry_delay(error: AdapterError, retry: int) -> float:

@@ -20,6 +20,7 @@ from aiconfig.endpoints import allow_private_endpoints
 from aiconfig.exceptions import AIConfigError, UnknownTask
 from aiconfig.models import OutputKind
 from aiconfig.selectors import config_snapshot
+from aiconfig.selectors.budgets import refresh_budget_gate
 from aiconfig.services.calls.results import NotConfigured
 from aiconfig.snapshots import ConfigSnapshot, ProviderInfo, RouteConfig, TaskConfig
 from aiconfig.validation import check_provider, check_route
@@ -135,11 +136,13 @@ def ready_adapter(step: Step, timeout_seconds: float) -> Adapter:
 
 
 def resolve(task: str) -> tuple[ConfigSnapshot, TaskConfig]:
-    """The current configuration and this task's part of it."""
+    """The current configuration and this task's part of it (budget spend read if stale)."""
     snapshot = config_snapshot()
     config = snapshot.tasks.get(task)
     if config is None:
         raise UnknownTask(task, sorted(snapshot.tasks))
+    # Here, where the database may be read; the walk then asks the gate in memory only.
+    refresh_budget_gate(snapshot)
     return snapshot, config
 
 

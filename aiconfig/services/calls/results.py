@@ -36,6 +36,12 @@ class OutOfTime(AdapterError):
     kind: ClassVar[str] = "total_time_limit"
 
 
+class BudgetExceeded(AdapterError):
+    """A `stop` budget is spent: the call is refused before any request is made."""
+
+    kind: ClassVar[str] = "budget_exceeded"
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One try at one provider, as logged."""
@@ -97,8 +103,11 @@ class TaskFailed(AIConfigError):
         attempts: Sequence[Attempt],
         log_error: str | None = None,
         after_first_token: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         self.task = task
+        # When trying again may work (a spent budget's reset), in seconds.
+        self.retry_after = retry_after
         self.request_id = request_id
         self.attempts = tuple(attempts)
         self.log_error = log_error
@@ -106,6 +115,8 @@ class TaskFailed(AIConfigError):
         lines = [f"{a.provider}/{a.model}: {a.error}" for a in self.attempts]
         if self.attempts and self.attempts[-1].error_kind == Cancelled.kind:
             head = f"Task '{task}' was cancelled"
+        elif self.budget_exceeded:
+            head = f"Task '{task}' was not run"
         elif after_first_token:
             head = f"Task '{task}': the stream failed after it had started"
         elif len(self.attempts) > 1:
@@ -115,6 +126,11 @@ class TaskFailed(AIConfigError):
             head = f"Task '{task}' failed"
         super().__init__(head + ":\n" + "\n".join(f"  {i}. {line}" for i, line in
                                                 enumerate(lines, start=1)))  # fmt: skip
+
+    @property
+    def budget_exceeded(self) -> bool:
+        """True when a spent `stop` budget refused the call (no request was made)."""
+        return bool(self.attempts) and self.attempts[0].error_kind == BudgetExceeded.kind
 
     @property
     def cancelled(self) -> bool:
