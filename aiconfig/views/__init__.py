@@ -16,8 +16,8 @@ from aiconfig.views.playground import (
     playground_page,
     playground_promote,
     playground_run,
-    playground_stream,
 )
+from aiconfig.views.playground_stream import playground_stream
 from aiconfig.views.providers import (
     provider_add,
     provider_card,
