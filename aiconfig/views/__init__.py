@@ -18,6 +18,7 @@ from aiconfig.views.playground import (
     playground_run,
 )
 from aiconfig.views.playground_stream import playground_stream
+from aiconfig.views.provider_models import provider_models_add, provider_models_refresh
 from aiconfig.views.providers import (
     provider_add,
     provider_card,
@@ -44,6 +45,8 @@ __all__ = [
     "provider_card",
     "provider_edit",
     "provider_model_add",
+    "provider_models_add",
+    "provider_models_refresh",
     "provider_test",
     "provider_toggle",
     "providers",
