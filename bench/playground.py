@@ -193,7 +193,8 @@ def main() -> None:
     """Set up, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=20, help="Streams opened at once.")
-    parser.add_argument("--delay", type=float, default=1.0, help="Provider's wait, seconds.")
+    # Long enough that every stream is open before the first token, even on a busy machine.
+    parser.add_argument("--delay", type=float, default=2.0, help="Provider's wait, seconds.")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes.")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--port", type=int, default=8766)
