@@ -97,10 +97,12 @@ async def astream_run(*, run: PlaygroundRun, user: User) -> AsyncIterator[Event]
     write = {lane.index: sync_to_async(lane.walk.record.write) for lane in lanes if lane.walk}
 
     async def end(lane: _Lane, outcome: Outcome) -> Event:
-        if lane.index in write:
-            await write[lane.index]()
+        # Ended before the rows are written: a cancel that lands during the write must
+        # not make `_finish` write them a second time (the thread finishes this one).
         lane.ended = True
         results[lane.index] = _result(lane, outcome)
+        if lane.index in write:
+            await write[lane.index]()
         return Event(lane.index, result=results[lane.index])
 
     tasks = [asyncio.ensure_future(_read(lane, events)) for lane in lanes if lane.walk]
