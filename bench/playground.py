@@ -9,7 +9,7 @@ several workers as `make serve` does, signs in through the login page, then open
 the first word stamped with the wall-clock time it left. For each stream the bench
 prints how long that token took from the provider to the client reading the SSE
 (target: 100 ms), plus totals, errors, and the threads each uvicorn worker had while
-every stream was open.
+every stream was open; `--rounds` times, then the totals of every round together.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def worker_threads(master: int) -> dict[int, int]:
 
 
 async def measure(url: str, args: argparse.Namespace, master: int) -> list[Stream]:
-    """Sign in, then open every stream at once."""
+    """Sign in, then open every stream at once, `--rounds` times; every stream measured."""
     import httpx
 
     limits = httpx.Limits(max_connections=args.streams + 5)
@@ -153,26 +153,32 @@ async def measure(url: str, args: argparse.Namespace, master: int) -> list[Strea
         warm = {**form, "col_model": "openai/gpt-4o-mini"}
         for _ in range(args.warmup):
             await asyncio.gather(*(one_stream(client, 0, warm) for _ in range(args.streams)))
-        idle = worker_threads(master)
-        runs = [
-            asyncio.ensure_future(one_stream(client, n, form)) for n in range(1, args.streams + 1)
-        ]
-        # Half way through the provider's wait, every stream is open and waiting.
-        await asyncio.sleep(args.delay / 2)
-        threads = worker_threads(master)
-        streams = await asyncio.gather(*runs)
-    # Django's ASGI handler parks one thread per open request for its sync middleware
-    # (asgiref's ThreadSensitiveContext); the streams' own work starts none.
-    print(
-        f"uvicorn worker threads (pid: count) idle: {idle}, {args.streams} streams open: {threads}"
-    )
-    return list(streams)
+        rounds = []
+        for number in range(1, args.rounds + 1):
+            idle = worker_threads(master)
+            runs = [
+                asyncio.ensure_future(one_stream(client, n, form))
+                for n in range(1, args.streams + 1)
+            ]
+            # Half way through the provider's wait, every stream is open and waiting.
+            await asyncio.sleep(args.delay / 2)
+            threads = worker_threads(master)
+            streams = list(await asyncio.gather(*runs))
+            # Django's ASGI handler parks one thread per open request for its sync
+            # middleware (asgiref's ThreadSensitiveContext); the streams' own work
+            # starts none.
+            print(f"round {number}: uvicorn worker threads (pid: count) idle {idle}, ", end="")
+            print(f"with {args.streams} streams open {threads}")
+            report(streams)
+            rounds.append(streams)
+    return [s for streams in rounds for s in streams]
 
 
-def report(streams: list[Stream]) -> None:
+def report(streams: list[Stream], *, per_stream: bool = True) -> None:
     """Per stream, then totals."""
-    print(f"{'stream':>6} {'first token ms':>15} {'headers ms':>11} {'total ms':>9}  result")
-    for s in streams:
+    if per_stream:
+        print(f"{'stream':>6} {'first token ms':>15} {'headers ms':>11} {'total ms':>9}  result")
+    for s in streams if per_stream else []:
         first = f"{s.first_token_ms:.1f}" if s.first_token_ms is not None else "-"
         opened = f"{s.opened_ms:.1f}" if s.opened_ms is not None else "-"
         result = s.error or "ok"
@@ -197,6 +203,8 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=2.0, help="Provider's wait, seconds.")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes.")
     parser.add_argument("--warmup", type=int, default=2)
+    # Several rounds in one run: on a shared machine, one round can meet a busy moment.
+    parser.add_argument("--rounds", type=int, default=3, help="Measured rounds.")
     parser.add_argument("--port", type=int, default=8766)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -250,7 +258,8 @@ def main() -> None:
             f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores"
         )
         streams = asyncio.run(measure(url, args, server.pid))
-        report(streams)
+        print(f"all {args.rounds} rounds:")
+        report(streams, per_stream=False)
     finally:
         server.terminate()
         server.wait(timeout=10)
