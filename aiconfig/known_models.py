@@ -37,6 +37,9 @@ _LEGACY = re.compile(
 )
 # Ids in the data that are patterns, not callable names ("ft:gpt-4o", "gpt-3.5-turbo-").
 _NOT_A_NAME = re.compile(r"[:*]|[-.]$")
+# Models a pricing provider lists but serves only on another API of its own (Google
+# prices the Claude models of Vertex AI; the Gemini API does not serve them).
+_SERVED_ELSEWHERE = {"google": re.compile(r"^claude")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +130,14 @@ def known_models(pricing_id: str) -> tuple[Guess, ...]:
         provider = price_data.get_snapshot().find_provider(None, pricing_id, None)
     except LookupError:
         return ()
-    names = sorted({m.id for m in provider.models if not _NOT_A_NAME.search(m.id)})
+    elsewhere = _SERVED_ELSEWHERE.get(pricing_id)
+    names = sorted(
+        {
+            m.id
+            for m in provider.models
+            if not _NOT_A_NAME.search(m.id) and not (elsewhere and elsewhere.search(m.id))
+        }
+    )
     return tuple(guess(pricing_id, name) for name in names)
 
 

@@ -262,3 +262,21 @@ def test_the_playground_picker_lists_known_models_with_prices(editor: Any) -> No
     known = html.index('value="openai/gpt-5"')
     assert listed < known
     assert "$1.25 in / $10 out per 1M tokens" in html
+
+
+def test_guesses_follow_the_price_data_and_the_names() -> None:
+    from aiconfig.known_models import guess, known_models
+
+    assert guess("openai", "gpt-4o-mini").capabilities == ("text", "structured", "tools")
+    assert guess("openai", "gpt-image-1").capabilities == ("image",)
+    assert guess("openai", "text-embedding-3-small").capabilities == ()  # no task can use it
+    assert guess("openai", "gpt-3.5-turbo-instruct").capabilities == ("text",)  # legacy
+    unknown = guess("", "my-local-llama")
+    assert (unknown.capabilities, unknown.known, unknown.price) == (
+        ("text", "structured", "tools"),
+        False,
+        "",
+    )
+    # Google prices Vertex AI's Claude models; the Gemini API does not serve them.
+    assert not [g for g in known_models("google") if g.name.startswith("claude")]
+    assert "gemini-2.5-pro" in {g.name for g in known_models("google")}
