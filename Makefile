@@ -59,5 +59,10 @@ bench-rollup: install
 bench-gateway: install
 	$(BIN)/python -m bench.gateway
 
+# 20 concurrent playground streams over uvicorn: provider -> browser time of each first token.
+.PHONY: bench-playground
+bench-playground: install
+	$(BIN)/python -m bench.playground
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
