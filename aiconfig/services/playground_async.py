@@ -1,7 +1,8 @@
 """The playground's columns on the async call path: no thread per column, none per stream.
 
 The ASGI twin of `playground.stream_run` (which serves `make run`, a WSGI server):
-the same columns (`_lane`), the same results (`column_result`), the same saved run, but
+the same columns (`_lane`), the same results (`column_result`), the same stored
+images (`_keep_images`), the same saved run, but
 every column is an asyncio task awaiting the SDKs' async clients (`astream`,
 `arun`), so a server holds many streams on one event loop. Only the database work
 (building the columns, writing log rows, saving the run) hops to a thread, briefly.
@@ -28,7 +29,7 @@ from aiconfig.services.calls import operations as ops
 from aiconfig.services.calls.aloop import arun, astream
 from aiconfig.services.calls.results import TaskFailed, TaskRun
 from aiconfig.services.history import User
-from aiconfig.services.playground import Event, _lane, run_columns, run_inputs
+from aiconfig.services.playground import Event, _keep_images, _lane, run_columns, run_inputs
 from aiconfig.services.playground_results import Lane, column_result
 
 Outcome = TaskRun | TaskFailed | str
@@ -71,6 +72,13 @@ async def _read(lane: Lane, events: asyncio.Queue[tuple[int, str, Outcome | None
     events.put_nowait((lane.index, "", outcome))
 
 
+def _keep(run: PlaygroundRun, lane: Lane, outcome: Outcome) -> None:
+    """Write a column's log rows and store its images, as the sync path's `end` does."""
+    if lane.walk is not None:
+        lane.walk.record.write()
+    _keep_images(run, lane.index, outcome)
+
+
 def _save(run: PlaygroundRun, lanes: list[Lane], results: dict[int, dict[str, Any]]) -> None:
     """Write the rows of the columns nobody read to the end, then save the run."""
     for lane in lanes:
@@ -95,15 +103,14 @@ async def astream_run(*, run: PlaygroundRun, user: User) -> AsyncIterator[Event]
     lanes = await sync_to_async(_lanes)(run, user)
     events: asyncio.Queue[tuple[int, str, Outcome | None]] = asyncio.Queue()
     results: dict[int, dict[str, Any]] = {}
-    write = {lane.index: sync_to_async(lane.walk.record.write) for lane in lanes if lane.walk}
+    keep = sync_to_async(_keep)
 
     async def end(lane: Lane, outcome: Outcome) -> Event:
         # Ended before the rows are written: a cancel that lands during the write must
         # not make `_finish` write them a second time (the thread finishes this one).
         lane.ended = True
         results[lane.index] = column_result(lane, outcome)
-        if lane.index in write:
-            await write[lane.index]()
+        await keep(run, lane, outcome)
         return Event(lane.index, result=results[lane.index])
 
     tasks = [asyncio.ensure_future(_read(lane, events)) for lane in lanes if lane.walk]
@@ -151,10 +158,9 @@ async def _finish(
 
     def save() -> None:
         for lane, outcome in ends:
-            assert lane.walk is not None
-            lane.walk.record.write()
             lane.ended = True
             results[lane.index] = column_result(lane, outcome)
+            _keep(run, lane, outcome)
         _save(run, lanes, results)
 
     await sync_to_async(save)()

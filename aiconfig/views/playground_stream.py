@@ -79,9 +79,14 @@ class EventStream:
             self._loop.call_soon_threadsafe(self._task.cancel)
 
 
-def _column_html(request: HttpRequest, index: int, result: dict[str, Any]) -> str:
+def _column_html(
+    request: HttpRequest, run: PlaygroundRun, index: int, result: dict[str, Any]
+) -> str:
     column = Column(result["task"], result["provider"], result["model"])
-    view = present.column_view(index, column, result)
+    # The earlier turns and the run's images, as the blocking view shows them.
+    view = present.column_view(
+        index, column, result, turns=run.turns, run_id=run.pk, prompt=run.prompt
+    )
     return render_to_string(f"{TEMPLATE}#column_result", {"col": view}, request)
 
 
@@ -92,7 +97,7 @@ async def _events(request: HttpRequest, run: PlaygroundRun, user: Any) -> AsyncI
         if event.result is None:
             yield _sse("delta", {"column": event.index, "text": event.delta})
         else:
-            html = await sync_to_async(_column_html)(request, event.index, event.result)
+            html = await sync_to_async(_column_html)(request, run, event.index, event.result)
             yield _sse("column", {"column": event.index, "html": html})
     yield _sse("done", {"id": run.pk, "url": url})
 
