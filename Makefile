@@ -69,5 +69,10 @@ bench-calls: install
 bench-budgets: install
 	$(BIN)/python -m bench.budgets
 
+# 20 concurrent playground streams over uvicorn: provider -> browser time of each first token.
+.PHONY: bench-playground
+bench-playground: install
+	$(BIN)/python -m bench.playground
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -26,6 +26,16 @@ urlpatterns = [
     path("providers/<slug:name>/enabled/", views.provider_toggle, name="provider_toggle"),
     path("providers/<slug:name>/test/", views.provider_test, name="provider_test"),
     path("providers/<slug:name>/models/", views.provider_model_add, name="provider_model_add"),
+    path(
+        "providers/<slug:name>/models/refresh/",
+        views.provider_models_refresh,
+        name="provider_models_refresh",
+    ),
+    path(
+        "providers/<slug:name>/models/add-selected/",
+        views.provider_models_add,
+        name="provider_models_add",
+    ),
     path("usage/", views.usage, name="usage"),
     path("usage/export.csv", views.usage_csv, name="usage_csv"),
     path("budgets/", budgets_views.budgets, name="budgets"),

@@ -18,7 +18,9 @@ app) can provoke failures through ordinary configuration:
 - ``trickle-image``: answers with an image URL whose download trickles (0.05 s a byte)
 - ``hang``: accepts the request and never answers (until the client hangs up)
 - ``late-first-token-<seconds>``: waits that long before the first byte of the answer
-  (a stream sends its headers at once, then waits)
+  (a stream sends its headers at once, then waits); ``late-first-token-<seconds>-stamped``
+  also starts its first streamed word (OpenAI) with ``@<time.time() when sent> ``, so a
+  client on the same machine can tell how long that token took to reach it
 - ``stall-after-first``: streams one delta, then goes silent until the client hangs up
 - ``drip-<seconds>``: streams its words <seconds> apart (a slow model, seen word by word)
 - ``...cached-<n>`` (anywhere in the name, e.g. ``claude-sonnet-4-0-cached-1000-write-200``):
@@ -368,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.wfile.flush()
-        late = re.fullmatch(r"late-first-token-(\d+(?:\.\d+)?)", self.model)
+        late = re.fullmatch(r"late-first-token-(\d+(?:\.\d+)?)(?:-stamped)?", self.model)
         if late and self.wait_for_hangup(float(late.group(1))):
             raise ConnectionAbortedError("the client hung up before the first token")
 
@@ -607,7 +609,7 @@ class FakeProvider:
         if model == "hang":
             h.wait_for_hangup()
             return True
-        late = re.fullmatch(r"late-first-token-(\d+(?:\.\d+)?)", model)
+        late = re.fullmatch(r"late-first-token-(\d+(?:\.\d+)?)(?:-stamped)?", model)
         if late and not body.get("stream") and h.wait_for_hangup(float(late.group(1))):
             return True
         simple = {
@@ -784,6 +786,8 @@ class FakeProvider:
         h.start_sse()
         h.sse(chunk({"role": "assistant", "content": ""}, None))
         for number, piece in enumerate(_pieces(text), start=1):
+            if number == 1 and str(base["model"]).endswith("-stamped"):
+                piece = f"@{time.time():.6f} {piece}"
             h.sse(chunk({"content": piece}, None))
             _drip(base["model"])
             if number == 1 and base["model"] == "break-stream":

@@ -17,6 +17,7 @@ from aiconfig.forms.common import (
     provider_choices,
     provider_select_attrs,
 )
+from aiconfig.known_models import picker_models
 from aiconfig.models import OutputKind
 from aiconfig.snapshots import ModelInfo, ProviderInfo, TaskConfig
 from aiconfig.validation import (
@@ -280,7 +281,7 @@ class TaskEditForm(forms.Form):
             provider=provider_bf,
             model=model_bf,
             list_id=f"{model_bf.auto_id}-options",
-            options=tuple(info.models_for(kind)) if info else (),
+            options=picker_models(info, kind) if info else (),
             default_model=default,
             is_first=index == 0,
             is_last=index is not None and index == self.fallback_total - 1,
@@ -381,7 +382,7 @@ class AddTaskForm(forms.Form):
         """Suggestions for the chosen provider and output kind."""
         info = self.providers.get(str(self["provider"].value() or ""))
         kind = str(self["output_kind"].value() or OutputKind.TEXT)
-        return tuple(info.models_for(kind)) if info and kind in OutputKind.values else ()
+        return picker_models(info, kind) if info and kind in OutputKind.values else ()
 
 
 class TryForm(forms.Form):

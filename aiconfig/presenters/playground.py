@@ -19,6 +19,7 @@ from django.urls import reverse
 from adapters import Usage
 from aiconfig import formatting
 from aiconfig.formatting import ms, usd
+from aiconfig.known_models import known_models_for
 from aiconfig.models import PlaygroundRun
 from aiconfig.presenters.common import ago
 from aiconfig.pricing import call_cost
@@ -231,7 +232,7 @@ def _per_million(snapshot: ConfigSnapshot, provider: str, model: str) -> str:
 
 
 def model_choices(snapshot: ConfigSnapshot) -> list[ModelChoice]:
-    """Every enabled provider's listed text and image models, with capabilities and price."""
+    """Every enabled provider's listed text and image models, then its known text ones."""
     choices = []
     for provider in sorted(snapshot.providers.values(), key=lambda p: p.name):
         if not provider.enabled:
@@ -244,6 +245,15 @@ def model_choices(snapshot: ConfigSnapshot) -> list[ModelChoice]:
                     value=f"{provider.name}/{model.name}",
                     capabilities=", ".join(model.capabilities),
                     price=_per_million(snapshot, provider.name, model.name),
+                )
+            )
+        # Then what the price data knows of the provider and we do not list.
+        for known in known_models_for(provider.pricing_id, "text", besides=set(provider.models)):
+            choices.append(
+                ModelChoice(
+                    value=f"{provider.name}/{known.name}",
+                    capabilities=f"{', '.join(known.capabilities)} (guessed, not listed)",
+                    price=known.price,
                 )
             )
     return choices

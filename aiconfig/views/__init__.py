@@ -17,8 +17,9 @@ from aiconfig.views.playground import (
     playground_page,
     playground_promote,
     playground_run,
-    playground_stream,
 )
+from aiconfig.views.playground_stream import playground_stream
+from aiconfig.views.provider_models import provider_models_add, provider_models_refresh
 from aiconfig.views.providers import (
     provider_add,
     provider_card,
@@ -46,6 +47,8 @@ __all__ = [
     "provider_card",
     "provider_edit",
     "provider_model_add",
+    "provider_models_add",
+    "provider_models_refresh",
     "provider_test",
     "provider_toggle",
     "providers",

@@ -15,9 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.handlers.asgi import ASGIRequest
 from django.http import (
     Http404,
     HttpRequest,
@@ -248,38 +246,39 @@ def _events(request: HttpRequest, run: PlaygroundRun) -> Iterator[bytes]:
     yield _sse("done", {"id": run.pk, "url": url})
 
 
-async def as_async(events: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Serve a blocking event stream under ASGI one event at a time.
+def start_stream(request: HttpRequest) -> HttpResponse | PlaygroundRun:
+    """Check and save a posted run for a stream view: the new run, or the refusal to send.
 
-    Django buffers a synchronous iterator whole before an ASGI server sends any of it,
-    which would turn a live stream into one late answer. Each event is fetched on the
-    request's own sync thread; when the client disconnects the server cancels this
-    generator, and closing the blocking one (same thread, after the current event)
-    stops every column.
+    Both stream views (blocking and async) go through here, so permissions,
+    validation and the saved-run bookkeeping are the same whichever server runs them.
     """
-    fetch = sync_to_async(next)
-    done = object()
-    try:
-        while (event := await fetch(events, done)) is not done:
-            yield event  # type: ignore[misc]
-    finally:
-        await sync_to_async(events.close)()  # type: ignore[attr-defined]
-
-
-@post_with_permission(RUN_PERMISSION)
-def playground_stream(request: HttpRequest) -> HttpResponse:
-    """Run the posted columns and stream their text as Server-Sent Events."""
     form, columns, problems = _posted(request)
     if not form.is_valid() or problems:
         errors = [str(e) for errs in form.errors.values() for e in errs] + list(problems.values())
         return JsonResponse({"errors": errors}, status=INVALID)
-    run = playground.start_run(user=request.user, inputs=form.inputs(), columns=columns)
-    events = _events(request, run)
-    content = as_async(events) if isinstance(request, ASGIRequest) else events
+    return playground.start_run(user=request.user, inputs=form.inputs(), columns=columns)
+
+
+def event_stream(content: Iterator[bytes] | AsyncIterator[bytes]) -> StreamingHttpResponse:
+    """A Server-Sent Events response that no cache or proxy holds back."""
     response = StreamingHttpResponse(content, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a proxy must pass each event on as it comes
     return response
+
+
+@post_with_permission(RUN_PERMISSION)
+def blocking_stream(request: HttpRequest) -> HttpResponse:
+    """Run the posted columns and stream their text as Server-Sent Events (WSGI servers).
+
+    `make run` (runserver) is a WSGI server: it sends a blocking iterator's events as
+    they come, and would buffer an async one whole. ASGI servers get the async view
+    (`views/playground_stream.py`), which hands requests from a WSGI server here.
+    """
+    started = start_stream(request)
+    if isinstance(started, HttpResponse):
+        return started
+    return event_stream(_events(request, started))
 
 
 @require_GET

@@ -18,6 +18,7 @@ from aiconfig.forms import AddModelForm, AddProviderForm, ProviderEditForm, add_
 from aiconfig.models import Channel, ConfigChange, ProviderKind
 from aiconfig.presenters import ProviderCard
 from aiconfig.services import calls
+from aiconfig.services.model_refresh import ModelRefresh
 from aiconfig.snapshots import ConfigSnapshot, ProviderInfo
 from aiconfig.views.common import (
     CONFLICT,
@@ -44,6 +45,8 @@ class ProviderState:
     error: str = ""
     # Set while asking "disable it?" for a provider that tasks use.
     confirm_disable: presenters.DisablePlan | None = None
+    # "Refresh models": what the provider offers that is not listed (or why not).
+    refresh: ModelRefresh | None = None
 
     @property
     def name(self) -> str:

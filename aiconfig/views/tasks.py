@@ -23,6 +23,7 @@ from aiconfig.forms import (
     add_service_errors,
     posted_version,
 )
+from aiconfig.known_models import picker_models
 from aiconfig.models import Channel, ConfigChange, OutputKind
 from aiconfig.presenters import TaskCard, TryResult
 from aiconfig.presenters.budgets import BudgetRow, badges_for, task_budgets
@@ -272,7 +273,8 @@ def model_options(request: HttpRequest) -> HttpResponse:
     valid_kind = kind in OutputKind.values
     context = {
         "list_id": list_id,
-        "options": info.models_for(kind) if info and valid_kind else [],
+        # Listed models, then the price data's known ones with their prices.
+        "options": picker_models(info, kind) if info and valid_kind else [],
         "default_model": info.default_model_for(kind) if info and valid_kind else "",
     }
     return render(request, f"{TEMPLATE}#model_datalist", context)

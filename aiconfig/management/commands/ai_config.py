@@ -23,6 +23,7 @@ from aiconfig.services import (
     revert_change,
     update_task_config,
 )
+from aiconfig.services.model_refresh import add_models, refresh_models
 from aiconfig.services.seeding import PlannedChange
 from aiconfig.snapshots import ConfigSnapshot, TaskConfig
 from aiconfig.validation import ConfigProblem, check_task_config
@@ -132,6 +133,15 @@ class Command(BaseCommand):
         history = sub.add_parser("history", help="List recent configuration changes.")
         history.add_argument("--limit", type=int, default=20)
 
+        models = sub.add_parser("models", help="A provider's model list.")
+        models.add_argument("models_action", choices=["refresh"], metavar="refresh")
+        models.add_argument("provider")
+        models.add_argument(
+            "--add",
+            action="store_true",
+            help="List every missing model with its guessed capabilities (History records it).",
+        )
+
         revert = sub.add_parser("revert", help="Undo one change (recorded as a new change).")
         revert.add_argument("change_id", type=int)
         revert.add_argument(
@@ -158,6 +168,8 @@ class Command(BaseCommand):
                     self._apply_env(options)
                 case "history":
                     self._history(options["limit"], as_json=options["json"])
+                case "models":
+                    self._refresh_models(options["provider"], add=options["add"])
                 case "revert":
                     change = revert_change(
                         change_id=options["change_id"],
@@ -307,3 +319,17 @@ class Command(BaseCommand):
                 f"#{c.pk:<5} {c.created_at:%Y-%m-%d %H:%M:%S} {c.channel:<6} {who:<12} "
                 f"{c.target_type} {c.target_name}: {c.summary}"
             )
+
+    def _refresh_models(self, provider: str, *, add: bool) -> None:
+        """The provider's models that are not listed (guessed capabilities); `add` lists them."""
+        refresh = refresh_models(provider=provider)
+        if not refresh.ok:
+            raise CommandError(refresh.message)
+        self.stdout.write(refresh.message)
+        for m in refresh.missing:
+            can = ", ".join(m.capabilities) or "nothing usable"
+            price = f"  {m.price}" if m.price else ""
+            self.stdout.write(f"  {m.name:<40} {can}{price}  ({m.basis})")
+        if add and refresh.missing:
+            added = add_models(provider=provider, models=refresh.missing, channel=Channel.CLI)
+            self.stdout.write(f"Listed {len(added)} models under {provider}.")
