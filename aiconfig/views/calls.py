@@ -23,7 +23,7 @@ from aiconfig.forms.calls import CallFilterForm, resolved_filters
 from aiconfig.presenters import calls as present
 from aiconfig.selectors import calls as call_selectors
 from aiconfig.selectors.calls import CallFilters, CallPage
-from aiconfig.views.playground import as_async
+from aiconfig.views.streaming import as_async
 
 LIST_TEMPLATE = "aiconfig/calls.html"
 DETAIL_TEMPLATE = "aiconfig/call.html"
