@@ -20,7 +20,7 @@ from django.db import router, transaction
 from aiconfig.latency import BUCKET_COLUMNS, hour_of, latency_bucket
 from aiconfig.models import CallLog, CallOutcome, UsageRollup
 from aiconfig.selectors import last_prune_cutoff
-from aiconfig.selectors.rollup import is_last_attempt
+from aiconfig.selectors.usage import is_last_attempt
 
 KEY_FIELDS: tuple[str, ...] = (
     "hour",
