@@ -114,8 +114,9 @@ class Figures:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.buckets is not None:
             if self.buckets is None:
-                self.buckets = [0] * len(BUCKET_COLUMNS)
-            self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
+                self.buckets = list(other.buckets)
+            else:
+                self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
 
 
 @dataclass

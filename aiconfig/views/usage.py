@@ -48,23 +48,26 @@ def usage_context(filters: UsageFilters) -> dict[str, Any]:
         since=filters.since - filters.length, until=filters.since, task=task
     )
     step = usage_charts.grain(filters.length)
-    # One wide read; the totals, per-task, per-step and per-model views are cut from it.
+    # One wide read of the sums; the totals, per-task, per-step and per-model views are
+    # cut from it. Latency histograms (161 columns) only where percentiles are shown.
     wide_keys = (step, "task", "provider", "model", "outcome")
-    wide = grouped_usage(window, by=wide_keys, latency=True)
+    wide = grouped_usage(window, by=wide_keys)
     by_outcome = regroup(wide, by=wide_keys, into=("outcome",))
-    now = _sum(by_outcome)
+    now = _sum(grouped_usage(window, by=(), latency=True))
     served = by_outcome.get((CallOutcome.SUCCESS,), Figures()).fallbacks
     before = _sum(grouped_usage(previous, by=()))
     by_task = {k[0]: f for k, f in regroup(wide, by=wide_keys, into=("task",)).items()}
-    sources = {k[0]: f for k, f in grouped_usage(window, by=("source",)).items()}
-    users = {k[0]: f for k, f in grouped_usage(window, by=("user_id",)).items()}
-    tokens = {k[0]: f for k, f in grouped_usage(window, by=("api_token",)).items()}
+    who_keys = ("source", "user_id", "api_token")
+    who = grouped_usage(window, by=who_keys)  # few combinations: one read for three tables
+    sources = {k[0]: f for k, f in regroup(who, by=who_keys, into=("source",)).items()}
+    users = {k[0]: f for k, f in regroup(who, by=who_keys, into=("user_id",)).items()}
+    tokens = {k[0]: f for k, f in regroup(who, by=who_keys, into=("api_token",)).items()}
     rows = selectors.usage_summary(since=filters.since, until=filters.until, task=task)
     charts = usage_charts.charts(
         axis=usage_charts.time_axis(since=filters.since, until=filters.until, step=step),
         step=step,
         cost_by_task=regroup(wide, by=wide_keys, into=(step, "task")),  # type: ignore[arg-type]
-        latency_by_model=regroup(wide, by=wide_keys, into=(step, "provider", "model")),  # type: ignore[arg-type]
+        latency_by_model=grouped_usage(window, by=(step, "provider", "model"), latency=True),  # type: ignore[arg-type]
     )
     cost = now.cost_usd
     names = usage_report.user_names(users)

@@ -32,11 +32,30 @@
     return { width: width, height: width < 500 ? 200 : 260 };
   }
 
+  const HOUR = 3600;
+  const DAY = 86400;
+
   function timeAxis(step) {
-    // Days as "Nov 30"; hours as "14:00", with the day where it changes.
+    // Ticks only on whole hours or days (never "Nov 26" twice), labelled for people.
     return step === "hour"
-      ? { space: 60, values: [[3600, "{HH}:00", "\n{MMM} {D}", null, null, null, null, null, 1]] }
-      : { space: 60, values: [[86400, "{MMM} {D}", null, null, null, null, null, null, 1]] };
+      ? { space: 50, incrs: [HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR],
+          values: [[HOUR, "{HH}:00", "\n{MMM} {D}", null, null, null, null, null, 1]] }
+      : { space: 50, incrs: [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY],
+          values: [[DAY, "{MMM} {D}", null, null, null, null, null, null, 1]] };
+  }
+
+  // The x scale with half a step of room at each end, so the first and last bars show whole.
+  function xScale(step) {
+    const half = (step === "hour" ? HOUR : DAY) / 2;
+    return { time: true, range: function (u, min, max) { return [min - half, max + half]; } };
+  }
+
+  function timeSeries(step) {
+    const format = uPlot.fmtDate(step === "hour" ? "{WWW} {MMM} {D} {HH}:00" : "{WWW} {MMM} {D}");
+    return {
+      label: step === "hour" ? "Hour" : "Day",
+      value: function (u, v) { return v == null ? "—" : format(new Date(v * 1000)); },
+    };
   }
 
   // uPlot draws no stacks: each task's bar is drawn as the running total up to it,
@@ -52,13 +71,13 @@
     const order = chart.series.map(function (_, k) { return k; }).reverse();
     const bars = uPlot.paths.bars({ size: [0.7, 48] });
     const options = Object.assign(size(box), {
-      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+      scales: { x: xScale(step), y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
       axes: [
         timeAxis(step),
         { size: 64, values: function (u, ticks) { return ticks.map(usd); } },
       ],
       legend: { live: true },
-      series: [{ label: step === "hour" ? "Hour" : "Day" }].concat(order.map(function (k) {
+      series: [timeSeries(step)].concat(order.map(function (k) {
         return {
           label: chart.series[k].label,
           stroke: colour(k),
@@ -73,7 +92,7 @@
   }
 
   function latencyChart(box, chart, step) {
-    const series = [{ label: step === "hour" ? "Hour" : "Day" }];
+    const series = [timeSeries(step)];
     const data = [chart.x];
     chart.series.forEach(function (s, k) {
       series.push({ label: s.label + " p50", stroke: colour(k), width: 2, value: function (u, v) { return ms(v); } });
@@ -81,7 +100,7 @@
       data.push(s.p50, s.p95);
     });
     const options = Object.assign(size(box), {
-      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+      scales: { x: xScale(step), y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
       axes: [timeAxis(step), { size: 64, values: function (u, ticks) { return ticks.map(ms); } }],
       series: series,
       points: { show: true },
