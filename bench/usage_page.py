@@ -62,9 +62,7 @@ def main() -> None:
     # Like a real install: each task has its primary and a fallback model; dashboard and
     # playground calls have a user, gateway calls a token, code and CLI calls neither.
     chains = {task: (models[i], models[(i + 5) % 12]) for i, task in enumerate(tasks)}
-    users = [
-        get_user_model().objects.create_user(username=f"user{n}").pk for n in range(5)
-    ]
+    users = [get_user_model().objects.create_user(username=f"user{n}").pk for n in range(5)]
     user = get_user_model().objects.create_user(username="bench", password="bench-pass-123")
     now = timezone.now()
     started = time.perf_counter()
