@@ -109,7 +109,14 @@ def main() -> None:
                 break
     written = time.perf_counter() - started
     started = time.perf_counter()
-    rebuild_rollup()
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+        import pstats
+
+        cProfile.runctx("rebuild_rollup()", globals(), locals(), str(workdir / "rebuild"))
+        pstats.Stats(str(workdir / "rebuild")).sort_stats("tottime").print_stats(15)
+    else:
+        rebuild_rollup()
     rebuilt = time.perf_counter() - started
     print(f"backend: {django.db.connection.vendor}; {args.rows:,} call-log rows over 90 days")
     print(f"written in {written:.1f} s; rollup rebuilt in {rebuilt:.1f} s: "
