@@ -120,9 +120,19 @@ def _usage_summary_from_log(
     return result
 
 
-def recent_failures(*, since: datetime | None = None, limit: int = 10) -> list[CallLog]:
-    """The newest failed attempts, for the Usage page's "what went wrong" list."""
+def recent_failures(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    task: str | None = None,
+    limit: int = 10,
+) -> list[CallLog]:
+    """The newest failed attempts of a period, for the Usage page's "what went wrong" list."""
     failures = CallLog.objects.filter(outcome__in=FAILED_OUTCOMES)
     if since is not None:
         failures = failures.filter(created_at__gte=since)
+    if until is not None:
+        failures = failures.filter(created_at__lt=until)
+    if task:
+        failures = failures.filter(task=task)
     return list(failures.order_by("-created_at", "-id")[:limit])

@@ -180,7 +180,13 @@ def grouped_usage(
         sums: dict[str, Any] = {name: Sum(name) for name in SUM_FIELDS}
         if latency:
             sums.update({column: Sum(column) for column in BUCKET_COLUMNS})
-        for row in rolled.values(*by).annotate(**sums).order_by():
+        if by:
+            rows = list(rolled.values(*by).annotate(**sums).order_by())
+        else:
+            # One aggregate: `values()` without names would group by every column.
+            total = rolled.aggregate(**sums)
+            rows = [total] if total["attempts"] is not None else []
+        for row in rows:
             figures = Figures(**{name: row[name] or 0 for name in SUM_FIELDS})
             if latency:
                 figures.buckets = [row[column] or 0 for column in BUCKET_COLUMNS]

@@ -90,7 +90,7 @@ def usage_context(filters: UsageFilters) -> dict[str, Any]:
             selectors.config_snapshot(),
         ),
         "charts": charts,
-        "failures": selectors.recent_failures(since=filters.since),
+        "failures": selectors.recent_failures(since=filters.since, until=filters.until, task=task),
     }
 
 
