@@ -208,3 +208,28 @@ def test_the_last_24_hours_are_charted_per_hour(
     html = client.get("/usage/?period=24h").content.decode()
     assert "Cost per hour by task" in html
     assert "the 24 hours before" in html
+
+
+def test_the_latest_failures_keep_to_the_task_and_the_range(viewer: Any, client: Client) -> None:
+    for task, days_ago in (("agent", 1), ("text", 1), ("text", 10)):
+        CallLog.objects.create(
+            created_at=timezone.now() - timedelta(days=days_ago),
+            task=task,
+            operation="text",
+            provider="openai",
+            model="gpt-4.1",
+            attempt=1,
+            outcome=CallOutcome.ERROR,
+            error_kind="rate_limited",
+            error_message=f"{task} {days_ago} days ago: rate limited",
+            latency_ms=10.0,
+        )
+    client.force_login(viewer)
+    html = client.get("/usage/?period=7d&task=text").content.decode()
+    assert "text 1 days ago" in html
+    assert "agent 1 days ago" not in html  # another task
+    assert "text 10 days ago" not in html  # before the period
+    day = timezone.localdate() - timedelta(days=10)
+    html = client.get(f"/usage/?from={day:%Y-%m-%d}&to={day:%Y-%m-%d}").content.decode()
+    assert "text 10 days ago" in html
+    assert "text 1 days ago" not in html  # after the range

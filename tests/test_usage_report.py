@@ -172,3 +172,22 @@ def test_period_and_task_in_the_query_string_keep_working() -> None:
     assert custom.period == CUSTOM
     assert timezone.localtime(custom.since).date() == day
     assert custom.length == timedelta(days=1)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_days_are_the_servers_local_days(zone: str) -> None:
+    now = timezone.now()
+    log_rows(600, start=now - timedelta(days=6), span=timedelta(days=6), seed=6)
+    rebuild_rollup()
+    with timezone.override(zone):
+        since = now - timedelta(days=5, minutes=7)
+        window = usage_window(since=since, until=now)
+        assert window.first_hour is not None
+        days = {k[0]: f.attempts for k, f in grouped_usage(window, by=("day",)).items()}
+        expected: dict[Any, int] = {}
+        for when in CallLog.objects.filter(created_at__gte=since, created_at__lt=now).values_list(
+            "created_at", flat=True
+        ):
+            day = timezone.localdate(when)
+            expected[day] = expected.get(day, 0) + 1
+    assert days == expected

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import connections, router
 from django.db.models import Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Substr, TruncDate
 from django.utils import timezone
 
 from aiconfig.latency import BUCKET_COLUMNS, histogram_percentile, hour_of, latency_bucket
@@ -175,8 +176,13 @@ def grouped_usage(
         rolled = UsageRollup.objects.filter(hour__gte=window.first_hour, hour__lt=window.last_hour)
         if window.task:
             rolled = rolled.filter(task=window.task)
+        plain_days = "day" in by and _days_by_substring()
         if "day" in by:
-            rolled = rolled.annotate(day=TruncDate("hour", tzinfo=timezone.get_current_timezone()))
+            rolled = rolled.annotate(
+                day=Substr("hour", 1, 10)
+                if plain_days
+                else TruncDate("hour", tzinfo=timezone.get_current_timezone())
+            )
         sums: dict[str, Any] = {name: Sum(name) for name in SUM_FIELDS}
         if latency:
             sums.update({column: Sum(column) for column in BUCKET_COLUMNS})
@@ -190,11 +196,23 @@ def grouped_usage(
             figures = Figures(**{name: row[name] or 0 for name in SUM_FIELDS})
             if latency:
                 figures.buckets = [row[column] or 0 for column in BUCKET_COLUMNS]
+            if plain_days:
+                row["day"] = date.fromisoformat(row["day"])
             key = tuple(row[name] for name in by)
             groups.setdefault(key, Figures()).add(figures)
     for key, figures in _edge_figures(window.edges, by=by, latency=latency):
         groups.setdefault(key, Figures()).add(figures)
     return groups
+
+
+def _days_by_substring() -> bool:
+    """Whether a rollup hour's day can be read as the first 10 characters of its text.
+
+    On SQLite in UTC (the default) it can: hours are stored as UTC text. There
+    TruncDate calls a Python function once per row, a fifth of a 90-day page's time.
+    """
+    vendor = connections[router.db_for_read(UsageRollup)].vendor
+    return vendor == "sqlite" and timezone.get_current_timezone_name() == "UTC"
 
 
 def _edge_figures(

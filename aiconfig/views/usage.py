@@ -53,7 +53,11 @@ def usage_context(filters: UsageFilters) -> dict[str, Any]:
     wide_keys = (step, "task", "provider", "model", "outcome")
     wide = grouped_usage(window, by=wide_keys)
     by_outcome = regroup(wide, by=wide_keys, into=("outcome",))
-    now = _sum(grouped_usage(window, by=(), latency=True))
+    latency = grouped_usage(window, by=(step, "provider", "model"), latency=True)
+    now = _sum(wide)
+    # The period's percentiles from the per-model histograms already read (161 columns
+    # summed over the whole rollup range is the costliest read there is).
+    now.buckets = _sum(latency).buckets
     served = by_outcome.get((CallOutcome.SUCCESS,), Figures()).fallbacks
     before = _sum(grouped_usage(previous, by=()))
     by_task = {k[0]: f for k, f in regroup(wide, by=wide_keys, into=("task",)).items()}
@@ -67,7 +71,7 @@ def usage_context(filters: UsageFilters) -> dict[str, Any]:
         axis=usage_charts.time_axis(since=filters.since, until=filters.until, step=step),
         step=step,
         cost_by_task=regroup(wide, by=wide_keys, into=(step, "task")),  # type: ignore[arg-type]
-        latency_by_model=grouped_usage(window, by=(step, "provider", "model"), latency=True),  # type: ignore[arg-type]
+        latency_by_model=latency,  # type: ignore[arg-type]
     )
     cost = now.cost_usd
     names = usage_report.user_names(users)
