@@ -55,6 +55,11 @@ bench: install
 bench-rollup: install
 	$(BIN)/python -m bench.rollup
 
+# The Usage page and `ai_usage --json` on a big call log, read through the rollup.
+.PHONY: bench-usage
+bench-usage: install
+	$(BIN)/python -m bench.usage_page
+
 # The HTTP gateway over uvicorn (one worker) against the fake provider directly.
 bench-gateway: install
 	$(BIN)/python -m bench.gateway

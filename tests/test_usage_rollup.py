@@ -346,6 +346,7 @@ def assert_same_report(since: Any, task: str | None = None) -> None:
     ]
     for got, want in zip(fast, exact, strict=True):
         counts = ("calls", "errors", "fallbacks", "input_tokens", "output_tokens", "images")
+        counts += ("failed_calls",)
         for name in (*counts, "unpriced_calls"):
             assert getattr(got, name) == getattr(want, name), name
         assert got.cost_usd == exact_costs(since, task)[(got.task, got.provider, got.model)]

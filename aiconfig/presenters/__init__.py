@@ -33,20 +33,9 @@ from aiconfig.presenters.tasks import (
     try_failure,
     try_result,
 )
-from aiconfig.presenters.usage import (
-    CHART_HEIGHT,
-    CHART_WIDTH,
-    LABEL_HALF_WIDTH,
-    USAGE_COLUMNS,
-    UsageView,
-    usage_record,
-    usage_view,
-)
+from aiconfig.presenters.usage import USAGE_COLUMNS, usage_record
 
 __all__ = [
-    "CHART_HEIGHT",
-    "CHART_WIDTH",
-    "LABEL_HALF_WIDTH",
     "REVERT_PERMISSIONS",
     "USAGE_COLUMNS",
     "ChangeRow",
@@ -56,7 +45,6 @@ __all__ = [
     "StaleNotice",
     "TaskCard",
     "TryResult",
-    "UsageView",
     "ago",
     "change_line",
     "change_rows",
@@ -71,5 +59,4 @@ __all__ = [
     "try_failure",
     "try_result",
     "usage_record",
-    "usage_view",
 ]

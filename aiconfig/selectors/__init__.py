@@ -2,9 +2,9 @@
 
 One module per job: `config` (the configuration snapshot, cached per process),
 `changes` (the change history), `usage` (usage read from the call log), `rollup`
-(usage read through the hourly rollup), `playground` (saved runs) and `tokens` (the
-gateway's API tokens). The names are re-exported here, so
-`from aiconfig.selectors import config_snapshot` keeps working.
+(usage read through the hourly rollup), `usage_report` (the Usage page's figures),
+`playground` (saved runs) and `tokens` (the gateway's API tokens). The names are
+re-exported here, so `from aiconfig.selectors import config_snapshot` keeps working.
 """
 
 from __future__ import annotations
@@ -46,12 +46,10 @@ from aiconfig.selectors.tokens import (
 )
 from aiconfig.selectors.usage import (
     FAILED_OUTCOMES,
-    DailyUsage,
     UsageRow,
     _usage_summary_from_log,
     percentile,
     recent_failures,
-    usage_by_day,
 )
 
 __all__ = [
@@ -59,7 +57,6 @@ __all__ = [
     "PROVIDER_ROW_FIELDS",
     "ROLLUP_COST_PRECISION",
     "ROLLUP_COST_UNITS",
-    "DailyUsage",
     "RollupDrift",
     "UsageRow",
     "_usage_summary_from_log",
@@ -88,6 +85,5 @@ __all__ = [
     "recent_playground_runs",
     "rollup_drift",
     "token_month_spend",
-    "usage_by_day",
     "usage_summary",
 ]

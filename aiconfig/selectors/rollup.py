@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from aiconfig.latency import BUCKET_COLUMNS, histogram_percentile, hour_of, latency_bucket
@@ -21,6 +21,7 @@ from aiconfig.selectors.usage import (
     FAILED_OUTCOMES,
     UsageRow,
     _usage_summary_from_log,
+    is_last_attempt,
     percentile,
 )
 
@@ -109,18 +110,6 @@ def rollup_drift(*, window: timedelta = timedelta(days=1)) -> RollupDrift:
     )
 
 
-def is_last_attempt() -> Exists:
-    """For a call-log query: true for a row that is its call's last attempt.
-
-    No later attempt of the same request exists in the whole log (looked up by the
-    request id index), so a call whose attempts straddle an hour is still judged by
-    its real last attempt, whose outcome is what the user got.
-    """
-    return ~Exists(
-        CallLog.objects.filter(request_id=OuterRef("request_id"), attempt__gt=OuterRef("attempt"))
-    )
-
-
 def _ceil_hour(moment: datetime) -> datetime:
     start = hour_of(moment)
     return start if start == moment else start + timedelta(hours=1)
@@ -154,6 +143,7 @@ class _Sums:
 
     calls: int = 0
     errors: int = 0
+    failed_calls: int = 0
     fallbacks: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -186,7 +176,15 @@ def _usage_summary_from_rollup(
     if task:
         rolled = rolled.filter(task=task)
         edges = edges.filter(task=task)
-    fields = ("attempts", "errors", "fallbacks", "input_tokens", "output_tokens", "images")
+    fields = (
+        "attempts",
+        "errors",
+        "failed_calls",
+        "fallbacks",
+        "input_tokens",
+        "output_tokens",
+        "images",
+    )
     annotations: dict[str, Any] = {f: Sum(f) for f in (*fields, "cost_e8", "priced", "unpriced")}
     annotations.update({column: Sum(column) for column in BUCKET_COLUMNS})
     sums: dict[tuple[str, str, str], _Sums] = {}
@@ -194,6 +192,7 @@ def _usage_summary_from_rollup(
         entry = sums.setdefault((row["task"], row["provider"], row["model"]), _Sums())
         entry.calls += row["attempts"] or 0
         entry.errors += row["errors"] or 0
+        entry.failed_calls += row["failed_calls"] or 0
         entry.fallbacks += row["fallbacks"] or 0
         entry.input_tokens += row["input_tokens"] or 0
         entry.output_tokens += row["output_tokens"] or 0
@@ -202,20 +201,26 @@ def _usage_summary_from_rollup(
         entry.priced += row["priced"] or 0
         entry.unpriced += row["unpriced"] or 0
         entry.buckets = [row[column] or 0 for column in BUCKET_COLUMNS]
-    for values in edges.values_list(
-        *keys,
-        "outcome",
-        "is_fallback",
-        "input_tokens",
-        "output_tokens",
-        "image_count",
-        "cost_usd",
-        "latency_ms",
-    ).order_by():
+    for values in (
+        edges.annotate(ends_call=is_last_attempt())
+        .values_list(
+            *keys,
+            "ends_call",
+            "outcome",
+            "is_fallback",
+            "input_tokens",
+            "output_tokens",
+            "image_count",
+            "cost_usd",
+            "latency_ms",
+        )
+        .order_by()
+    ):
         entry = sums.setdefault(values[:3], _Sums())
-        outcome, is_fallback, tokens_in, tokens_out, images, cost, latency = values[3:]
+        ends_call, outcome, is_fallback, tokens_in, tokens_out, images, cost, latency = values[3:]
         entry.calls += 1
         entry.errors += outcome in FAILED_OUTCOMES
+        entry.failed_calls += bool(ends_call) and outcome in FAILED_OUTCOMES
         entry.fallbacks += bool(is_fallback)
         entry.input_tokens += tokens_in or 0
         entry.output_tokens += tokens_out or 0
@@ -255,6 +260,7 @@ def _usage_summary_from_rollup(
                 unpriced_calls=entry.unpriced,
                 p50_latency_ms=p50,
                 p95_latency_ms=p95,
+                failed_calls=entry.failed_calls,
             )
         )
     return result

@@ -1,4 +1,4 @@
-"""Usage read from the call log: summed rows, percentiles, days, recent failures.
+"""Usage read from the call log: summed rows, percentiles, recent failures.
 
 `usage_summary` (in `aiconfig.selectors.rollup`) reads whole hours from the usage
 rollup and falls back to `_usage_summary_from_log` here.
@@ -9,17 +9,27 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
-from django.utils import timezone
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 
 from aiconfig.models import CallLog, CallOutcome
 
 # Attempts that count as failures (a cancel is the caller's choice, not a failure).
 FAILED_OUTCOMES = (CallOutcome.ERROR, CallOutcome.TIMED_OUT)
+
+
+def is_last_attempt() -> Exists:
+    """For a call-log query: true for a row that is its call's last attempt.
+
+    No later attempt of the same request exists in the whole log (looked up by the
+    request id index), so a call whose attempts straddle an hour is still judged by
+    its real last attempt, whose outcome is what the user got.
+    """
+    return ~Exists(
+        CallLog.objects.filter(request_id=OuterRef("request_id"), attempt__gt=OuterRef("attempt"))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +49,8 @@ class UsageRow:
     unpriced_calls: int
     p50_latency_ms: float | None
     p95_latency_ms: float | None
+    # Calls whose last attempt was this route's and failed: the user got an error.
+    failed_calls: int = 0
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -76,6 +88,7 @@ def _usage_summary_from_log(
             images=Sum("image_count"),
             cost=Sum("cost_usd"),
             unpriced=Count("id", filter=Q(outcome=CallOutcome.SUCCESS, cost_usd__isnull=True)),
+            failed_calls=Count("id", filter=Q(is_last_attempt(), outcome__in=FAILED_OUTCOMES)),
         )
         .order_by(*keys)
     )
@@ -101,58 +114,25 @@ def _usage_summary_from_log(
                 unpriced_calls=row["unpriced"],
                 p50_latency_ms=percentile(values, 0.50),
                 p95_latency_ms=percentile(values, 0.95),
+                failed_calls=row["failed_calls"],
             )
         )
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class DailyUsage:
-    """Calls and cost on one day (in the server's time zone)."""
-
-    day: date
-    calls: int
-    errors: int
-    fallbacks: int
-    cost_usd: Decimal
-
-
-def usage_by_day(*, since: datetime, until: datetime | None = None) -> list[DailyUsage]:
-    """One entry per day from `since` to `until` (days without calls included, as zero)."""
-    until = until or timezone.now()
-    logs = CallLog.objects.filter(created_at__gte=since, created_at__lt=until)
-    totals = {
-        row["day"]: row
-        for row in logs.annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(
-            calls=Count("id"),
-            errors=Count("id", filter=Q(outcome__in=FAILED_OUTCOMES)),
-            fallbacks=Count("id", filter=Q(is_fallback=True)),
-            cost=Sum("cost_usd"),
-        )
-    }
-    first, last = timezone.localdate(since), timezone.localdate(until)
-    days = []
-    day = first
-    while day <= last:
-        row = totals.get(day)
-        days.append(
-            DailyUsage(
-                day=day,
-                calls=row["calls"] if row else 0,
-                errors=row["errors"] if row else 0,
-                fallbacks=row["fallbacks"] if row else 0,
-                cost_usd=(row["cost"] or Decimal(0)) if row else Decimal(0),
-            )
-        )
-        day += timedelta(days=1)
-    return days
-
-
-def recent_failures(*, since: datetime | None = None, limit: int = 10) -> list[CallLog]:
-    """The newest failed attempts, for the Usage page's "what went wrong" list."""
+def recent_failures(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    task: str | None = None,
+    limit: int = 10,
+) -> list[CallLog]:
+    """The newest failed attempts of a period, for the Usage page's "what went wrong" list."""
     failures = CallLog.objects.filter(outcome__in=FAILED_OUTCOMES)
     if since is not None:
         failures = failures.filter(created_at__gte=since)
+    if until is not None:
+        failures = failures.filter(created_at__lt=until)
+    if task:
+        failures = failures.filter(task=task)
     return list(failures.order_by("-created_at", "-id")[:limit])

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import router, transaction
+from django.db import connections, router, transaction
 
 from aiconfig.latency import BUCKET_COLUMNS, hour_of, latency_bucket
 from aiconfig.models import CallLog, CallOutcome, UsageRollup
 from aiconfig.selectors import last_prune_cutoff
-from aiconfig.selectors.rollup import is_last_attempt
+from aiconfig.selectors.usage import is_last_attempt
 
 KEY_FIELDS: tuple[str, ...] = (
     "hour",
@@ -274,11 +274,33 @@ def rebuild_rollup(*, since: dt.datetime | None = None, batch_size: int = 5000) 
         old.delete()
         rows = logs.annotate(ends_call=is_last_attempt()).iterator(chunk_size=batch_size)
         totals = _summed((row, row.ends_call) for row in rows)
-        objects = []
-        for key, entry in totals.items():
-            values = dict(zip(KEY_FIELDS, key, strict=True))
-            values.update(zip(SUM_FIELDS, entry.sums, strict=True))
-            values.update(zip(BUCKET_COLUMNS, entry.buckets, strict=True))
-            objects.append(UsageRollup(**values))
-        UsageRollup.objects.using(alias).bulk_create(objects, batch_size=500)
-    return len(objects)
+        _insert_rollup_rows(totals, connection=connections[alias])
+    return len(totals)
+
+
+def _insert_rollup_rows(totals: dict[tuple[Any, ...], _Totals], *, connection: Any) -> None:
+    """Insert whole rollup rows with one prepared statement (`executemany`).
+
+    `bulk_create` compiles every one of a row's ~180 values through the ORM, which
+    made a rebuild of 10,000 rows take a minute; the values here are plain ints and
+    strings but the hour, which still goes through its field's preparation.
+    """
+    quote = connection.ops.quote_name
+    names = [*KEY_FIELDS, *SUM_FIELDS, *BUCKET_COLUMNS]
+    sql = (
+        f"INSERT INTO {quote(UsageRollup._meta.db_table)} "
+        f"({', '.join(quote(n) for n in names)}) VALUES ({', '.join(['%s'] * len(names))})"
+    )
+    rows = (
+        [_HOUR_FIELD.get_db_prep_save(key[0], connection), *key[1:], *entry.sums, *entry.buckets]
+        for key, entry in totals.items()
+    )
+    with connection.cursor() as cursor:
+        batch: list[list[Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == 1000:
+                cursor.executemany(sql, batch)
+                batch = []
+        if batch:
+            cursor.executemany(sql, batch)

@@ -1,69 +1,117 @@
-"""The Usage page: calls, failures, fallbacks and cost from the call log."""
+"""The Usage page: cost, calls, failures, latency and who called, read through the rollup."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 
 from aiconfig import presenters, selectors
 from aiconfig.exports import write_csv
+from aiconfig.forms.usage import CUSTOM, PERIODS, UsageFilterForm, UsageFilters, period_start
+from aiconfig.models import CallOutcome
+from aiconfig.presenters import usage_charts, usage_page
 from aiconfig.presenters.budgets import budget_rows
+from aiconfig.selectors import usage_report
 from aiconfig.selectors.budgets import budget_statuses
+from aiconfig.selectors.usage_report import Figures, grouped_usage, regroup
 from aiconfig.services.calls import call_log_health
 
 TEMPLATE = "aiconfig/usage.html"
-PERIODS: dict[str, tuple[str, timedelta]] = {
-    "24h": ("Last 24 hours", timedelta(hours=24)),
-    "7d": ("Last 7 days", timedelta(days=7)),
-    "30d": ("Last 30 days", timedelta(days=30)),
-    "90d": ("Last 90 days", timedelta(days=90)),
-}
-DEFAULT_PERIOD = "7d"
+__all__ = ["PERIODS", "period_start", "usage", "usage_csv"]
 
 
-def _filters(request: HttpRequest) -> tuple[str, str]:
-    """The chosen period and task; unknown values fall back to the defaults."""
-    period = request.GET.get("period", DEFAULT_PERIOD)
-    if period not in PERIODS:
-        period = DEFAULT_PERIOD
-    task = request.GET.get("task", "")
-    if task not in selectors.config_snapshot().tasks:
-        task = ""
-    return period, task
+def _filters(request: HttpRequest) -> tuple[UsageFilterForm, UsageFilters]:
+    form = UsageFilterForm(request.GET, tasks=frozenset(selectors.config_snapshot().tasks))
+    return form, form.filters()
 
 
-def period_start(period: str, *, now: datetime | None = None) -> datetime:
-    """When a period begins: "Last 7 days" is today and the six days before it.
+def _sum(groups: dict[Any, Figures]) -> Figures:
+    total = Figures()
+    for figures in groups.values():
+        total.add(figures)
+    return total
 
-    Whole local days from midnight, so the per-day chart has exactly that many bars and
-    the totals count the same calls the bars show. "Last 24 hours" stays a rolling window.
-    """
-    now = now or timezone.now()
-    length = PERIODS[period][1]
-    if length < timedelta(days=2):
-        return now - length
-    first_day = timezone.localdate(now) - timedelta(days=length.days - 1)
-    return timezone.make_aware(datetime.combine(first_day, time.min))
+
+def _previous_label(filters: UsageFilters) -> str:
+    """The previous period in words: "the 24 hours before", "the 7 days before"."""
+    hours = round(filters.length.total_seconds() / 3600)
+    if hours <= 48:
+        return f"the {hours} hours before"
+    return f"the {round(hours / 24)} days before"
+
+
+def usage_context(filters: UsageFilters) -> dict[str, Any]:
+    """Everything the page shows for a period: a handful of reads of the rollup."""
+    task = filters.task or None
+    window = usage_report.usage_window(since=filters.since, until=filters.until, task=task)
+    previous = usage_report.usage_window(
+        since=filters.since - filters.length, until=filters.since, task=task
+    )
+    step = usage_charts.grain(filters.length)
+    # One wide read of the sums; the totals, per-task, per-step and per-model views are
+    # cut from it. Latency histograms (161 columns) only where percentiles are shown.
+    wide_keys = (step, "task", "provider", "model", "outcome")
+    wide = grouped_usage(window, by=wide_keys)
+    by_outcome = regroup(wide, by=wide_keys, into=("outcome",))
+    latency = grouped_usage(window, by=(step, "provider", "model"), latency=True)
+    now = _sum(wide)
+    # The period's percentiles from the per-model histograms already read (161 columns
+    # summed over the whole rollup range is the costliest read there is).
+    now.buckets = _sum(latency).buckets
+    served = by_outcome.get((CallOutcome.SUCCESS,), Figures()).fallbacks
+    before = _sum(grouped_usage(previous, by=()))
+    by_task = {k[0]: f for k, f in regroup(wide, by=wide_keys, into=("task",)).items()}
+    who_keys = ("source", "user_id", "api_token")
+    who = grouped_usage(window, by=who_keys)  # few combinations: one read for three tables
+    sources = {k[0]: f for k, f in regroup(who, by=who_keys, into=("source",)).items()}
+    users = {k[0]: f for k, f in regroup(who, by=who_keys, into=("user_id",)).items()}
+    tokens = {k[0]: f for k, f in regroup(who, by=who_keys, into=("api_token",)).items()}
+    rows = selectors.usage_summary(since=filters.since, until=filters.until, task=task)
+    charts = usage_charts.charts(
+        axis=usage_charts.time_axis(since=filters.since, until=filters.until, step=step),
+        step=step,
+        cost_by_task=regroup(wide, by=wide_keys, into=(step, "task")),  # type: ignore[arg-type]
+        latency_by_model=latency,  # type: ignore[arg-type]
+    )
+    cost = now.cost_usd
+    names = usage_report.user_names(users)
+    return {
+        "totals": usage_page.totals(now, before, served_by_fallback=served),
+        "previous_label": _previous_label(filters),
+        "by_task": usage_page.breakdown(by_task, names={k: k for k in by_task}, total_cost=cost),
+        "by_source": usage_page.breakdown(
+            sources, names=usage_page.source_names(list(sources)), total_cost=cost
+        ),
+        "by_user": usage_page.breakdown(
+            users, names=usage_page.user_labels(list(users), names), total_cost=cost
+        ),
+        "by_token": usage_page.breakdown(
+            tokens, names=usage_page.token_labels(list(tokens)), total_cost=cost
+        ),
+        "routes": usage_page.route_lines(rows, since=filters.since, until=filters.until),
+        "caching": usage_page.caching(
+            regroup(wide, by=wide_keys, into=("provider", "model")),  # type: ignore[arg-type]
+            selectors.config_snapshot(),
+        ),
+        "charts": charts,
+        "failures": selectors.recent_failures(since=filters.since, until=filters.until, task=task),
+    }
 
 
 def usage(request: HttpRequest) -> HttpResponse:
-    """Totals, a per-day chart, a per-task/provider/model table and the latest failures."""
-    period, task = _filters(request)
-    since = period_start(period)
-    rows = selectors.usage_summary(since=since, task=task or None)
-    days = selectors.usage_by_day(since=since)
-    failures = selectors.recent_failures(since=since)
+    """Totals against the previous period, charts, breakdowns and the latest failures."""
+    form, filters = _filters(request)
     context = {
-        "view": presenters.usage_view(rows, days, failures),
-        "period": period,
-        "task": task,
+        **usage_context(filters),
+        "form": form,
+        "filters": filters,
+        "period": filters.period,
+        "task": filters.task,
+        "custom": CUSTOM,
         "periods": [(key, label) for key, (label, _) in PERIODS.items()],
         "tasks": sorted(selectors.config_snapshot().tasks),
-        "chart_width": presenters.CHART_WIDTH,
-        "chart_height": presenters.CHART_HEIGHT,
         "nav": "usage",
         # Rows this process could not write when it should have (see calls/log.py).
         "log_health": call_log_health(),
@@ -75,11 +123,13 @@ def usage(request: HttpRequest) -> HttpResponse:
 
 def usage_csv(request: HttpRequest) -> HttpResponse:
     """The Usage table for the same filters, as CSV (the columns of `ai_usage --csv`)."""
-    period, task = _filters(request)
-    since = period_start(period)
+    _, filters = _filters(request)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="aiconfig-usage-{period}.csv"'
-    rows = selectors.usage_summary(since=since, task=task or None)
+    name = filters.period if filters.period != CUSTOM else f"{filters.start_day}-{filters.end_day}"
+    response["Content-Disposition"] = f'attachment; filename="aiconfig-usage-{name}.csv"'
+    rows = selectors.usage_summary(
+        since=filters.since, until=filters.until, task=filters.task or None
+    )
     write_csv(
         response,
         columns=presenters.USAGE_COLUMNS,

@@ -111,9 +111,15 @@ def seed(fake_openai: str, fake_anthropic: str, local_url: str) -> None:
                     input_tokens=rng.randint(20, 400),
                     output_tokens=rng.randint(40, 600),
                     cost_usd=None if failed else round(rng.uniform(0.0005, 0.01), 6),
+                    # Who called: code mostly, some from the dashboard, some over the gateway.
+                    source=(source := rng.choice(["code", "code", "ui", "api", "cli"])),
+                    user=User.objects.get(username=USER) if source == "ui" else None,
+                    api_token=rng.choice(["newsletter", "mobile-app"]) if source == "api" else "",
                 )
             )
     CallLog.objects.bulk_create(rows)
+    # Written around the services, so summed into the usage rollup the way an import is.
+    call_command("ai_usage", "rebuild", verbosity=0)
 
 
 def shoot_tasks(page: Any, base: str) -> None:
@@ -142,8 +148,16 @@ def shoot_providers(page: Any, base: str) -> None:
 
 
 def shoot_usage(page: Any, base: str) -> None:
-    """The Usage page."""
+    """The Usage page, hovering a day of the cost chart."""
+    from playwright.sync_api import expect
+
     page.goto(f"{base}/usage/")
+    expect(page.locator("#cost-chart canvas")).to_be_visible()
+    page.evaluate("window.scrollTo(0, 0)")
+    over = page.locator("#cost-chart .u-over")
+    box = over.bounding_box()
+    if box is not None:
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.8)
     page.screenshot(path=str(OUT / "usage.png"), full_page=True)
 
 
