@@ -1,0 +1,60 @@
+"""Call-log rows from async code: written in one thread hop, or after the response.
+
+Async calls write their rows off the event loop (`sync_to_async`). A request
+handler that wants its answer out first (the HTTP gateway's fast path,
+`aiconfig.gateway.handler`) opens a deferral for its task with `defer_log_writes()`;
+calls made inside it queue their writes, and the handler runs them all in one hop
+with `write_deferred()` once the response has been sent, before the request ends.
+Nothing is dropped: a failed write goes to the call log's backlog as always
+(`aiconfig.services.calls.log`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import sync_to_async
+
+Write = Callable[[], str | None]
+
+# The writes queued by the current request's task; None outside a deferral.
+_DEFERRED: contextvars.ContextVar[list[Write] | None] = contextvars.ContextVar(
+    "aiconfig_deferred_log_writes", default=None
+)
+
+
+def afinish(write: Write) -> Awaitable[str | None]:
+    """Run `write` (a walk's `finish`) off the event loop, or queue it when deferred.
+
+    Awaits to what `write` returns (why rows could not be written), or None when
+    queued. The queueing happens at the call, not at the await, so a write handed to
+    `asyncio.shield` by a cancelled caller is queued before the caller moves on.
+    """
+    pending = _DEFERRED.get()
+    if pending is not None:
+        pending.append(write)
+        return _queued()
+    return sync_to_async(write)()
+
+
+async def _queued() -> None:
+    return None
+
+
+def defer_log_writes() -> list[Write]:
+    """Queue the current task's log writes from now on; returns the queue to flush."""
+    pending: list[Write] = []
+    _DEFERRED.set(pending)
+    return pending
+
+
+def _write_all(pending: list[Write]) -> None:
+    while pending:
+        pending.pop(0)()
+
+
+async def write_deferred(pending: list[Write]) -> None:
+    """Write every queued row in one thread hop (the hop runs on even if we are cancelled)."""
+    if pending:
+        await sync_to_async(_write_all)(pending)
