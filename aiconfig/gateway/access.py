@@ -9,7 +9,12 @@ from django.utils import timezone
 
 from aiconfig.gateway.errors import GatewayError
 from aiconfig.gateway.wire import WireRequest
-from aiconfig.selectors import config_snapshot, find_token, month_start, token_month_spend
+from aiconfig.selectors import (
+    find_token_at_version,
+    month_start,
+    snapshot_at_version,
+    token_month_spend,
+)
 from aiconfig.services.tokens import admit
 from aiconfig.snapshots import ConfigSnapshot
 
@@ -47,7 +52,7 @@ def authorize(*, secret: str, task: str | None) -> Grant:
     """
     if not secret:
         raise GatewayError(401, _MISSING, type="authentication_error", code="missing_api_key")
-    token = find_token(secret=secret)
+    token, version = find_token_at_version(secret=secret)
     now = timezone.now()
     if (
         token is None
@@ -55,7 +60,7 @@ def authorize(*, secret: str, task: str | None) -> Grant:
         or (token.expires_at is not None and token.expires_at <= now)
     ):
         raise GatewayError(401, _INVALID, type="authentication_error", code="invalid_api_key")
-    snapshot = config_snapshot()
+    snapshot = snapshot_at_version(version)
     known = snapshot.tasks
     allowed = tuple(t for t in (token.tasks or sorted(known)) if t in known)
     if task is None:

@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
-from django.db import connections
+from django.db import connection
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -63,11 +63,10 @@ def _check(secret: str, task: str | None) -> Grant:
     requests (Django's request signals, which would close them, are not sent there), so
     one that broke (a database restart) is closed here and the next query reconnects.
     """
-    for connection in connections.all(initialized_only=True):
-        # (Never inside a transaction: that is a test's, and it would end it.)
-        broken = connection.connection is not None and connection.errors_occurred
-        if broken and not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
+    # (Never inside a transaction: that is a test's, and this would end it.) The call
+    # log's own connection is dropped by the log itself when a write fails.
+    if connection.errors_occurred and not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
     return authorize(secret=secret, task=task)
 
 
