@@ -15,6 +15,7 @@ from aiconfig.selectors import (
     snapshot_at_version,
     token_month_spend,
 )
+from aiconfig.services.calls.log_later import wait_for_deferred_writes
 from aiconfig.services.tokens import admit
 from aiconfig.snapshots import ConfigSnapshot
 
@@ -82,6 +83,7 @@ def authorize(*, secret: str, task: str | None) -> Grant:
             param="model",
         )
     if token.monthly_budget_usd is not None:
+        wait_for_deferred_writes()  # this process's last calls count too
         spent = token_month_spend(name=token.name)
         if spent >= token.monthly_budget_usd:
             start = month_start(now)

@@ -14,8 +14,9 @@ gateway added to a call. `aiconfig.asgi` sends /v1/ here instead:
   executor), whose connections stay open between requests (a broken one is closed
   and reopened by the token check): two hops per call, the token check (which also
   reads the configuration the call then runs on) and the call-log rows, which are
-  written after the response has been sent and before the request ends
-  (`aiconfig.services.calls.log_later`), so the client does not wait for a commit;
+  handed to a writer thread of their own after the response has been sent and are
+  written before the request ends (`aiconfig.services.calls.log_later`), so neither
+  the client nor the next request's token check waits for a commit;
 - a client that hangs up before its answer is complete cancels the view's task,
   which closes the provider request and logs the attempt `cancelled`.
 """
@@ -117,9 +118,9 @@ class _Exchange:
 
     async def serve(self) -> None:
         # Log rows of the calls the view makes wait until the answer is out; they are
-        # queued to the database thread right after the last byte is handed to the
-        # server (no await in between), so the client's next request, whose token
-        # check queues behind them, sees them (a budget counts the call just made).
+        # queued to the call-log writer right after the last byte is handed to the
+        # server (no await in between), so they are queued before the client's next
+        # request arrives (a budget check waits for them: it counts the call just made).
         pending = defer_log_writes()
         try:
             response = await self.view(self.request)
