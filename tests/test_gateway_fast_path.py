@@ -177,3 +177,12 @@ def test_no_answer_carries_a_provider_key_or_address(gateway: Gateway) -> None:
         assert address not in seen
         for key in FAKE_KEYS.values():
             assert key not in seen
+
+
+def test_the_fast_path_routes_every_gateway_url_to_the_same_view() -> None:
+    """A path added to the gateway's urls.py must not be a 404 under `make serve`."""
+    from aiconfig.gateway import urls
+    from aiconfig.gateway.handler import ROUTES
+
+    named = {f"/v1/{p.pattern}": p.callback for p in urls.urlpatterns if p.name != "not_found"}
+    assert named == ROUTES
