@@ -28,10 +28,11 @@ def find_token(*, secret: str) -> ApiToken | None:
 def _token_lookup_sql() -> str:
     token_table = connection.ops.quote_name(ApiToken._meta.db_table)
     change_table = connection.ops.quote_name(ConfigChange._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in _TOKEN_FIELDS)
+    columns = ", ".join(f"t.{connection.ops.quote_name(f.column)}" for f in _TOKEN_FIELDS)
+    # One row always: the version, and the token's columns (NULL for an unknown secret).
     return (
-        f"SELECT {columns}, (SELECT MAX(id) FROM {change_table}) FROM {token_table} "
-        f"WHERE {connection.ops.quote_name('secret_hash')} = %s"
+        f"SELECT {columns}, v.version FROM (SELECT MAX(id) AS version FROM {change_table}) v "
+        f"LEFT JOIN {token_table} t ON t.{connection.ops.quote_name('secret_hash')} = %s"
     )
 
 
@@ -49,16 +50,14 @@ def find_token_at_version(*, secret: str) -> tuple[ApiToken | None, int]:
     with connection.cursor() as cursor:
         cursor.execute(_token_lookup_sql(), [hash_secret(secret)])
         row = cursor.fetchone()
-        if row is None:
-            cursor.execute(
-                f"SELECT MAX(id) FROM {connection.ops.quote_name(ConfigChange._meta.db_table)}"
-            )
-            return None, int(cursor.fetchone()[0] or 0)
+    version = int(row[-1] or 0)
+    if row[0] is None:  # the primary key: no such token
+        return None, version
     values = list(row[:-1])
     for i, column, converters in _converters():
         for convert in converters:
             values[i] = convert(values[i], column, connection)
-    return ApiToken.from_db(connection.alias, _TOKEN_NAMES, values), int(row[-1] or 0)
+    return ApiToken.from_db(connection.alias, _TOKEN_NAMES, values), version
 
 
 _CONVERTERS: dict[str, list[tuple[int, Col, tuple[Any, ...]]]] = {}
