@@ -247,12 +247,15 @@ async def _token_stream(params: ChatParams) -> StreamingHttpResponse:
     async def events() -> AsyncIterator[bytes]:
         # A client that hangs up cancels this generator, closing the provider's stream.
         try:
-            yield _start(mid, params.task)
-            yield _event("content_block_start", {"index": 0,
-                         "content_block": {"type": "text", "text": ""}})  # fmt: skip
-            if first is not None:
-                yield _event("content_block_delta", {"index": 0,
-                             "delta": {"type": "text_delta", "text": first}})  # fmt: skip
+            # The opening events and the first token (already in) go out in one write:
+            # one wake-up of the client instead of three.
+            opening = _start(mid, params.task) + _event("content_block_start", {"index": 0,
+                      "content_block": {"type": "text", "text": ""}})  # fmt: skip
+            if first is None:
+                yield opening
+            else:
+                yield opening + _event("content_block_delta", {"index": 0,
+                                       "delta": {"type": "text_delta", "text": first}})  # fmt: skip
                 async for delta in deltas:
                     yield _event("content_block_delta", {"index": 0,
                                  "delta": {"type": "text_delta", "text": delta}})  # fmt: skip

@@ -154,9 +154,12 @@ async def _token_stream(params: ChatParams) -> StreamingHttpResponse:
         # A client that hangs up cancels this generator: the stream below is closed,
         # which closes the provider's connection and logs the attempt `cancelled`.
         try:
-            yield _sse(_chunk(cid, task, {"role": "assistant", "content": ""}, None))
-            if first is not None:
-                yield _sse(_chunk(cid, task, {"content": first}, None))
+            # The opening chunk and the first token (already in) go out in one write.
+            opening = _sse(_chunk(cid, task, {"role": "assistant", "content": ""}, None))
+            if first is None:
+                yield opening
+            else:
+                yield opening + _sse(_chunk(cid, task, {"content": first}, None))
                 async for delta in deltas:
                     yield _sse(_chunk(cid, task, {"content": delta}, None))
         except TaskFailed as failed:
