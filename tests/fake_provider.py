@@ -269,6 +269,9 @@ def _truncate(text: str, limit: Any) -> tuple[str, bool]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Hundreds of clients connect at once in `bench.gateway`; the default queue of 5
+    # would drop their connection attempts, which the kernel retries a second later.
+    request_queue_size = 512
     provider: FakeProvider
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -5,12 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.http import HttpRequest
 from django.utils import timezone
 
 from aiconfig.gateway.errors import GatewayError
-from aiconfig.selectors import config_snapshot, find_token, month_start, token_month_spend
+from aiconfig.gateway.wire import WireRequest
+from aiconfig.selectors import (
+    find_token_at_version,
+    month_start,
+    snapshot_at_version,
+    token_month_spend,
+)
+from aiconfig.services.calls.log_later import wait_for_deferred_writes
 from aiconfig.services.tokens import admit
+from aiconfig.snapshots import ConfigSnapshot
 
 _MISSING = (
     "No API token. Send it as 'Authorization: Bearer aic_...' (or the 'x-api-key' header); "
@@ -21,13 +28,15 @@ _INVALID = "Invalid API token: it is unknown, revoked or expired."
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """A request let in: the token's name (for the call log) and the tasks it may call."""
+    """A request let in: the token's name (for the call log), the tasks it may call, and
+    the configuration the check read (the request's call runs on it: no second read)."""
 
     token: str
     tasks: tuple[str, ...]
+    config: ConfigSnapshot
 
 
-def presented_secret(request: HttpRequest) -> str:
+def presented_secret(request: WireRequest) -> str:
     """The token the client sent: `Authorization: Bearer ...`, else `x-api-key` (Anthropic)."""
     auth = request.headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
@@ -44,7 +53,7 @@ def authorize(*, secret: str, task: str | None) -> Grant:
     """
     if not secret:
         raise GatewayError(401, _MISSING, type="authentication_error", code="missing_api_key")
-    token = find_token(secret=secret)
+    token, version = find_token_at_version(secret=secret)
     now = timezone.now()
     if (
         token is None
@@ -52,10 +61,11 @@ def authorize(*, secret: str, task: str | None) -> Grant:
         or (token.expires_at is not None and token.expires_at <= now)
     ):
         raise GatewayError(401, _INVALID, type="authentication_error", code="invalid_api_key")
-    known = config_snapshot().tasks
+    snapshot = snapshot_at_version(version)
+    known = snapshot.tasks
     allowed = tuple(t for t in (token.tasks or sorted(known)) if t in known)
     if task is None:
-        return Grant(token.name, allowed)
+        return Grant(token.name, allowed, snapshot)
     if token.tasks and task not in token.tasks:
         raise GatewayError(
             403,
@@ -73,6 +83,7 @@ def authorize(*, secret: str, task: str | None) -> Grant:
             param="model",
         )
     if token.monthly_budget_usd is not None:
+        wait_for_deferred_writes()  # this process's last calls count too
         spent = token_month_spend(name=token.name)
         if spent >= token.monthly_budget_usd:
             start = month_start(now)
@@ -96,4 +107,4 @@ def authorize(*, secret: str, task: str | None) -> Grant:
             code="rate_limit_exceeded",
             retry_after=wait,
         )
-    return Grant(token.name, allowed)
+    return Grant(token.name, allowed, snapshot)

@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http import JsonResponse, StreamingHttpResponse
 
 from aiconfig.gateway.access import Grant
 from aiconfig.gateway.chat_request import ChatParams, number_field
@@ -25,6 +25,7 @@ from aiconfig.gateway.running import (
     sse_response,
     stream_headers,
 )
+from aiconfig.gateway.wire import WireRequest
 from aiconfig.services.calls import TaskFailed, TaskRun
 
 _CHOICES = {"auto": "auto", "any": "required", "none": "none"}
@@ -186,7 +187,7 @@ def _end(stop: str, run: TaskRun | None) -> list[bytes]:
 
 
 @endpoint("POST", refuse=anthropic_error)
-async def messages(request: HttpRequest, grant: Grant, body: dict[str, Any]) -> Any:
+async def messages(request: WireRequest, grant: Grant, body: dict[str, Any]) -> Any:
     """`POST /v1/messages`: one message, or Anthropic's SSE events when `stream` is true."""
     params = messages_params(body)
     if params.stream and params.plain and not params.tools:
@@ -246,12 +247,15 @@ async def _token_stream(params: ChatParams) -> StreamingHttpResponse:
     async def events() -> AsyncIterator[bytes]:
         # A client that hangs up cancels this generator, closing the provider's stream.
         try:
-            yield _start(mid, params.task)
-            yield _event("content_block_start", {"index": 0,
-                         "content_block": {"type": "text", "text": ""}})  # fmt: skip
-            if first is not None:
-                yield _event("content_block_delta", {"index": 0,
-                             "delta": {"type": "text_delta", "text": first}})  # fmt: skip
+            # The opening events and the first token (already in) go out in one write:
+            # one wake-up of the client instead of three.
+            opening = _start(mid, params.task) + _event("content_block_start", {"index": 0,
+                      "content_block": {"type": "text", "text": ""}})  # fmt: skip
+            if first is None:
+                yield opening
+            else:
+                yield opening + _event("content_block_delta", {"index": 0,
+                                       "delta": {"type": "text_delta", "text": first}})  # fmt: skip
                 async for delta in deltas:
                     yield _event("content_block_delta", {"index": 0,
                                  "delta": {"type": "text_delta", "text": delta}})  # fmt: skip

@@ -16,22 +16,25 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.db import connection
+from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from aiconfig.exceptions import AIConfigError, UnknownTask
 from aiconfig.gateway.access import Grant, authorize, presented_secret
 from aiconfig.gateway.errors import GatewayError, bad_request, openai_error, task_failed
+from aiconfig.gateway.wire import WireRequest
 from aiconfig.services.calls import TaskFailed
 from aiconfig.services.calls.log import API_TOKEN
+from aiconfig.services.calls.plan import PINNED_CONFIG
 
 logger = logging.getLogger("aiconfig.gateway")
 
-View = Callable[[HttpRequest, Grant, dict[str, Any]], Awaitable[HttpResponse]]
+View = Callable[[WireRequest, Grant, dict[str, Any]], Awaitable[HttpResponse]]
 Refuse = Callable[[GatewayError], HttpResponse]
 
 
-def parse_body(request: HttpRequest) -> dict[str, Any]:
+def parse_body(request: WireRequest) -> dict[str, Any]:
     """The JSON object the request carries; anything else is a 400."""
     try:
         raw = request.body
@@ -53,6 +56,20 @@ def parse_body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
+def _check(secret: str, task: str | None) -> Grant:
+    """The token check, on a database connection known to work.
+
+    The fast path (`aiconfig.gateway.handler`) keeps its connections open between
+    requests (Django's request signals, which would close them, are not sent there), so
+    one that broke (a database restart) is closed here and the next query reconnects.
+    """
+    # (Never inside a transaction: that is a test's, and this would end it.) The call
+    # log's own connection is dropped by the log itself when a write fails.
+    if connection.errors_occurred and not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+    return authorize(secret=secret, task=task)
+
+
 def endpoint(method: str, *, refuse: Refuse = openai_error, needs_task: bool = True) -> Any:
     """A gateway view: open to token holders only (no session, no CSRF), errors in format.
 
@@ -60,7 +77,7 @@ def endpoint(method: str, *, refuse: Refuse = openai_error, needs_task: bool = T
     """
 
     def decorate(view: View) -> Any:
-        async def wrapped(request: HttpRequest) -> HttpResponse:
+        async def wrapped(request: WireRequest) -> HttpResponse:
             try:
                 if request.method != method:
                     raise GatewayError(
@@ -70,14 +87,17 @@ def endpoint(method: str, *, refuse: Refuse = openai_error, needs_task: bool = T
                 task = body.get("model") if needs_task else None
                 if needs_task and (not isinstance(task, str) or not task):
                     raise bad_request("model", "'model' is required: the name of a task.")
-                grant = await sync_to_async(authorize)(secret=presented_secret(request), task=task)
-                # Calls started in the view read it; the thread runserver lends us must
-                # not keep it afterwards (async_to_sync copies context changes back).
-                reset = API_TOKEN.set(grant.token)
+                grant = await sync_to_async(_check)(presented_secret(request), task)
+                # Calls started in the view read them (the token for the call log, the
+                # configuration the check read); the thread runserver lends us must not
+                # keep them afterwards (async_to_sync copies context changes back).
+                token_reset = API_TOKEN.set(grant.token)
+                config_reset = PINNED_CONFIG.set(grant.config)
                 try:
                     return await view(request, grant, body)
                 finally:
-                    API_TOKEN.reset(reset)
+                    PINNED_CONFIG.reset(config_reset)
+                    API_TOKEN.reset(token_reset)
             except GatewayError as error:
                 return refuse(error)
             except TaskFailed as failed:

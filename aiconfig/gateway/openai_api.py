@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from aiconfig.gateway.access import Grant
@@ -30,6 +30,7 @@ from aiconfig.gateway.running import (
     sse_response,
     stream_headers,
 )
+from aiconfig.gateway.wire import WireRequest
 from aiconfig.models import Channel
 from aiconfig.services.calls import TaskFailed, TaskRun, agenerate_image
 
@@ -71,7 +72,7 @@ def _message(run: TaskRun, content: str) -> dict[str, Any]:
 
 
 @endpoint("POST")
-async def chat_completions(request: HttpRequest, grant: Grant, body: dict[str, Any]) -> Any:
+async def chat_completions(request: WireRequest, grant: Grant, body: dict[str, Any]) -> Any:
     """`POST /v1/chat/completions`: one answer, or SSE chunks ending with `data: [DONE]`."""
     params = chat_params(body)
     if params.stream and params.plain and not params.tools and params.schema is None:
@@ -153,9 +154,12 @@ async def _token_stream(params: ChatParams) -> StreamingHttpResponse:
         # A client that hangs up cancels this generator: the stream below is closed,
         # which closes the provider's connection and logs the attempt `cancelled`.
         try:
-            yield _sse(_chunk(cid, task, {"role": "assistant", "content": ""}, None))
-            if first is not None:
-                yield _sse(_chunk(cid, task, {"content": first}, None))
+            # The opening chunk and the first token (already in) go out in one write.
+            opening = _sse(_chunk(cid, task, {"role": "assistant", "content": ""}, None))
+            if first is None:
+                yield opening
+            else:
+                yield opening + _sse(_chunk(cid, task, {"content": first}, None))
                 async for delta in deltas:
                     yield _sse(_chunk(cid, task, {"content": delta}, None))
         except TaskFailed as failed:
@@ -185,7 +189,7 @@ async def _token_stream(params: ChatParams) -> StreamingHttpResponse:
 
 
 @endpoint("GET", needs_task=False)
-async def models(request: HttpRequest, grant: Grant, body: dict[str, Any]) -> Any:
+async def models(request: WireRequest, grant: Grant, body: dict[str, Any]) -> Any:
     """`GET /v1/models`: the tasks this token may call, as models."""
     data = [
         {"id": task, "object": "model", "created": 0, "owned_by": "aiconfig"}
@@ -198,7 +202,7 @@ _SIZES = {"256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x102
 
 
 @endpoint("POST")
-async def images(request: HttpRequest, grant: Grant, body: dict[str, Any]) -> Any:
+async def images(request: WireRequest, grant: Grant, body: dict[str, Any]) -> Any:
     """`POST /v1/images/generations`: images from an image task, as `b64_json`."""
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -232,7 +236,7 @@ async def images(request: HttpRequest, grant: Grant, body: dict[str, Any]) -> An
 
 @login_not_required
 @csrf_exempt
-async def not_found(request: HttpRequest) -> HttpResponse:
+async def not_found(request: WireRequest) -> HttpResponse:
     """Any other path under /v1/: OpenAI's 404 shape (no token needed to learn that)."""
     return openai_error(
         GatewayError(404, f"Unknown endpoint: {request.method} {request.path}.", code="not_found")

@@ -12,7 +12,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.http import HttpResponse, StreamingHttpResponse
 
 from aiconfig.gateway.chat_request import ChatParams
@@ -25,7 +24,7 @@ from aiconfig.services.calls import (
     agenerate_text,
 )
 from aiconfig.services.calls import operations as ops
-from aiconfig.services.calls.plan import resolve
+from aiconfig.services.calls.plan import aresolve
 
 
 def run_headers(response: HttpResponse, run: TaskRun) -> HttpResponse:
@@ -96,7 +95,7 @@ async def open_stream(
         ops.Operation("stream", "stream_text", call.operation.request),
         prompt,
     )
-    resolved = await sync_to_async(resolve)(task)
+    resolved = await aresolve(task)
     walk = call.walk(resolved, source=Channel.API, user=None, cancel=None)
     stream = AsyncTaskStream(walk)
     deltas = aiter(stream)

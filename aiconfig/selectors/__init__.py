@@ -27,6 +27,7 @@ from aiconfig.selectors.config import (
     list_task_configs,
     load_snapshot,
     providers_in_use,
+    snapshot_at_version,
 )
 from aiconfig.selectors.playground import playground_run_from, recent_playground_runs
 from aiconfig.selectors.rollup import (
@@ -39,6 +40,7 @@ from aiconfig.selectors.rollup import (
 )
 from aiconfig.selectors.tokens import (
     find_token,
+    find_token_at_version,
     hash_secret,
     list_tokens,
     month_start,
@@ -67,6 +69,7 @@ __all__ = [
     "config_snapshot",
     "config_version",
     "find_token",
+    "find_token_at_version",
     "get_provider",
     "get_task_config",
     "hash_secret",
@@ -84,6 +87,7 @@ __all__ = [
     "recent_failures",
     "recent_playground_runs",
     "rollup_drift",
+    "snapshot_at_version",
     "token_month_spend",
     "usage_summary",
 ]

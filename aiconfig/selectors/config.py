@@ -138,8 +138,12 @@ def load_snapshot() -> ConfigSnapshot:
 
 def config_snapshot() -> ConfigSnapshot:
     """The current configuration: cached per process, reloaded when the version moves."""
+    return snapshot_at_version(config_version())
+
+
+def snapshot_at_version(version: int) -> ConfigSnapshot:
+    """The configuration, given its current version (read by the caller just now)."""
     key = connection.alias
-    version = config_version()
     cached = _cached.get(key)
     if cached is not None and cached.version == version:
         return cached

@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from adapters import CancelToken, ChatMessage, ToolSpec
 from aiconfig.models import Channel
 from aiconfig.services.calls import operations as ops
-from aiconfig.services.calls.plan import resolve
+from aiconfig.services.calls.plan import aresolve, resolve
 from aiconfig.services.calls.results import TaskRun
 from aiconfig.services.history import User
 
@@ -215,6 +213,6 @@ async def arun_task(
     *, task: str, prompt: str, source: str = Channel.CODE, user: User = None
 ) -> TaskRun:
     """Async `run_task`."""
-    call, slides = ops.task_call((await sync_to_async(resolve)(task))[1], prompt)
+    call, slides = ops.task_call((await aresolve(task))[1], prompt)
     task_run = await ops.awaited(call, source=source, user=user)
     return ops.with_slides(task_run) if slides else task_run

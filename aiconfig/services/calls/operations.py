@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import jsonschema
-from asgiref.sync import sync_to_async
 
 from adapters import (
     CancelToken,
@@ -27,8 +26,9 @@ from adapters import (
 )
 from aiconfig.models import OutputKind
 from aiconfig.services.calls.aloop import arun
+from aiconfig.services.calls.log_later import afinish
 from aiconfig.services.calls.loop import Operation, Walk, run_and_log
-from aiconfig.services.calls.plan import check_kind, resolve
+from aiconfig.services.calls.plan import aresolve, check_kind, resolve
 from aiconfig.services.calls.results import InvalidOutput, Slide, TaskFailed, TaskRun
 from aiconfig.services.history import User
 from aiconfig.snapshots import TaskConfig
@@ -116,17 +116,16 @@ def blocking(call: Call, *, source: str, user: User, cancel: CancelToken | None)
 
 async def awaited(call: Call, *, source: str, user: User) -> TaskRun:
     """Run a call on the async clients; database work happens off the event loop."""
-    walk = call.walk(await sync_to_async(resolve)(call.task), source=source, user=user, cancel=None)
-    finish = sync_to_async(walk.finish)
+    walk = call.walk(await aresolve(call.task), source=source, user=user, cancel=None)
     try:
         result, task_run = await arun(walk)
     except TaskFailed as failed:
-        failed.log_error = await finish()
+        failed.log_error = await afinish(walk.finish)
         raise
     except asyncio.CancelledError:
-        await asyncio.shield(finish())
+        await asyncio.shield(afinish(walk.finish))
         raise
-    log_error = await finish()
+    log_error = await afinish(walk.finish)
     return with_answer(replace(task_run, log_error=log_error) if log_error else task_run, result)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
 
 from adapters import (
     Adapter,
@@ -144,6 +147,25 @@ def resolve(task: str) -> tuple[ConfigSnapshot, TaskConfig]:
     # Here, where the database may be read; the walk then asks the gate in memory only.
     refresh_budget_gate(snapshot)
     return snapshot, config
+
+
+# The configuration the current request has already read and checked (the gateway's
+# token check reads it), so the calls it makes need not read it again from a thread.
+# Set for one request's context only, like `log.API_TOKEN`.
+PINNED_CONFIG: contextvars.ContextVar[ConfigSnapshot | None] = contextvars.ContextVar(
+    "aiconfig_pinned_config", default=None
+)
+
+
+async def aresolve(task: str) -> tuple[ConfigSnapshot, TaskConfig]:
+    """`resolve` for async callers: the request's pinned configuration, else one thread hop."""
+    pinned = PINNED_CONFIG.get()
+    if pinned is None:
+        return await sync_to_async(resolve)(task)
+    config = pinned.tasks.get(task)
+    if config is None:
+        raise UnknownTask(task, sorted(pinned.tasks))
+    return pinned, config
 
 
 def check_kind(config: TaskConfig, *allowed: str) -> None:

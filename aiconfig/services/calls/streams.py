@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from asgiref.sync import sync_to_async
-
 from adapters import CancelToken
 from aiconfig.models import Channel
 from aiconfig.services.calls import operations as ops
 from aiconfig.services.calls.aloop import astream
+from aiconfig.services.calls.log_later import afinish
 from aiconfig.services.calls.loop import Walk, stream
-from aiconfig.services.calls.plan import resolve
+from aiconfig.services.calls.plan import aresolve, resolve
 from aiconfig.services.calls.results import TaskRun
 from aiconfig.services.history import User
 
@@ -102,7 +101,7 @@ class AsyncTaskStream:
     def __init__(self, walk: Walk) -> None:
         self.run: TaskRun | None = None
         self.request_id = walk.record.request_id
-        self._generator = astream(walk, self._done, sync_to_async(walk.finish))
+        self._generator = astream(walk, self._done, lambda: afinish(walk.finish))
 
     def _done(self, task_run: TaskRun) -> None:
         self.run = task_run
@@ -140,5 +139,5 @@ async def astream_text(
     call = _stream_call(
         prompt=prompt, task=task, system=system, max_tokens=max_tokens, temperature=temperature
     )
-    resolved = await sync_to_async(resolve)(task)
+    resolved = await aresolve(task)
     return AsyncTaskStream(call.walk(resolved, source=source, user=user, cancel=None))
