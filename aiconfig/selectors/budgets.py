@@ -183,6 +183,27 @@ def _stop_budgets(snapshot: ConfigSnapshot) -> tuple[BudgetRule, ...]:
     return budgets  # type: ignore[return-value]
 
 
+def budget_gate_fresh(snapshot: ConfigSnapshot) -> bool:
+    """True when `refresh_budget_gate` has nothing to read (memory only, for async callers).
+
+    The `stop` budgets of this configuration version are known, and none of their
+    periods' spend is missing or older than `AICONFIG_BUDGET_CACHE_SECONDS`.
+    """
+    budgets = snapshot.memo.get(_MEMO_KEY)
+    if budgets is None:
+        return False
+    if not budgets:
+        return True
+    starts = {period_bounds(b.period)[0] for b in budgets}  # type: ignore[attr-defined]
+    cached = _spend.get(connection.alias)
+    ttl = float(settings.AICONFIG_BUDGET_CACHE_SECONDS)
+    return (
+        cached is not None
+        and time.monotonic() - cached.read_at < ttl
+        and starts <= cached.spent.keys()
+    )
+
+
 def refresh_budget_gate(snapshot: ConfigSnapshot) -> None:
     """Before a call (where the database may be read): re-read spend if it is stale.
 
@@ -190,17 +211,9 @@ def refresh_budget_gate(snapshot: ConfigSnapshot) -> None:
     `AICONFIG_BUDGET_CACHE_SECONDS`, and when a period rolls over.
     """
     budgets = _stop_budgets(snapshot)
-    if not budgets:
+    if budget_gate_fresh(snapshot):
         return
     starts = {period_bounds(b.period)[0] for b in budgets}
-    cached = _spend.get(connection.alias)
-    ttl = float(settings.AICONFIG_BUDGET_CACHE_SECONDS)
-    if (
-        cached is not None
-        and time.monotonic() - cached.read_at < ttl
-        and starts <= cached.spent.keys()
-    ):
-        return
     fresh = _SpendCache(time.monotonic(), {start: spend_by_task(since=start) for start in starts})
     with _spend_lock:
         _spend[connection.alias] = fresh

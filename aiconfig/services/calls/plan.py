@@ -23,7 +23,7 @@ from aiconfig.endpoints import allow_private_endpoints
 from aiconfig.exceptions import AIConfigError, UnknownTask
 from aiconfig.models import OutputKind
 from aiconfig.selectors import config_snapshot
-from aiconfig.selectors.budgets import refresh_budget_gate
+from aiconfig.selectors.budgets import budget_gate_fresh, refresh_budget_gate
 from aiconfig.services.calls.results import NotConfigured
 from aiconfig.snapshots import ConfigSnapshot, ProviderInfo, RouteConfig, TaskConfig
 from aiconfig.validation import check_provider, check_route
@@ -165,6 +165,10 @@ async def aresolve(task: str) -> tuple[ConfigSnapshot, TaskConfig]:
     config = pinned.tasks.get(task)
     if config is None:
         raise UnknownTask(task, sorted(pinned.tasks))
+    # A pinned configuration skips `resolve`, but never the budget gate: a `stop`
+    # budget whose spend is stale is re-read first (one thread hop, rarely).
+    if not budget_gate_fresh(pinned):
+        await sync_to_async(refresh_budget_gate)(pinned)
     return pinned, config
 
 
