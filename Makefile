@@ -79,5 +79,11 @@ bench-budgets: install
 bench-playground: install
 	$(BIN)/python -m bench.playground
 
+# The reports (Usage page, ai_usage, admin list, explorer) on a call log generated in the
+# database: 1M rows on SQLite, 10M on PostgreSQL (BENCH_DATABASE_URL / DATABASE_URL).
+.PHONY: bench-reports
+bench-reports: install
+	$(BIN)/python -m bench.reports
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

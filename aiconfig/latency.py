@@ -7,7 +7,9 @@ Plain arithmetic, shared by the writer (`aiconfig.services.rollup`) and the read
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import struct
 from collections.abc import Sequence
 
 from aiconfig.models import LATENCY_BUCKETS, LATENCY_STEPS_PER_DOUBLING
@@ -29,6 +31,34 @@ def latency_bucket(latency_ms: float) -> int:
         return 0
     bucket = math.floor(math.log2(latency_ms) * LATENCY_STEPS_PER_DOUBLING) + 1
     return min(bucket, _LAST)
+
+
+@functools.cache
+def bucket_thresholds() -> list[float]:
+    """Where each bucket k >= 1 starts: the least float `latency_bucket` puts in k or above.
+
+    Found by bisection over the floats themselves (positive floats sort like their bit
+    patterns), so a database comparing with these puts every latency in exactly the
+    bucket `latency_bucket` gives it, float rounding of log2 included.
+    """
+
+    def as_int(value: float) -> int:
+        return int(struct.unpack("<q", struct.pack("<d", value))[0])
+
+    def as_float(bits: int) -> float:
+        return float(struct.unpack("<d", struct.pack("<q", bits))[0])
+
+    thresholds = []
+    for bucket in range(1, LATENCY_BUCKETS):
+        low, high = as_int(0.5), as_int(1e300)
+        while low < high:
+            middle = (low + high) // 2
+            if latency_bucket(as_float(middle)) >= bucket:
+                high = middle
+            else:
+                low = middle + 1
+        thresholds.append(as_float(low))
+    return thresholds
 
 
 def bucket_value(bucket: int) -> float:

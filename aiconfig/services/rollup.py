@@ -21,6 +21,7 @@ from aiconfig.latency import BUCKET_COLUMNS, hour_of, latency_bucket
 from aiconfig.models import CallLog, CallOutcome, UsageRollup
 from aiconfig.selectors import last_prune_cutoff
 from aiconfig.selectors.usage import is_last_attempt
+from aiconfig.services import rollup_sql
 
 KEY_FIELDS: tuple[str, ...] = (
     "hour",
@@ -255,15 +256,20 @@ def rebuild_start(*, since: dt.datetime | None) -> dt.datetime | None:
     return start
 
 
-def rebuild_rollup(*, since: dt.datetime | None = None, batch_size: int = 5000) -> int:
+def rebuild_rollup(
+    *, since: dt.datetime | None = None, batch_size: int = 5000, in_sql: bool = True
+) -> int:
     """Recompute the rollup from the call log (from the hour `since` falls in); rows written.
 
-    Hours before the last prune are left as they are (see `rebuild_start`).
+    Hours before the last prune are left as they are (see `rebuild_start`). The
+    database groups the rows (`rollup_sql`) unless `in_sql` is false or a counter has
+    no SQL yet; then they are summed here, row by row, with the live writes' arithmetic.
 
     One transaction: reports never see a half-built rollup, and calls logged meanwhile
     wait for it (their rows are then added on top, as usual).
     """
     alias = router.db_for_write(UsageRollup)
+    in_sql = in_sql and rollup_sql.supported(KEY_FIELDS, SUM_FIELDS)
     start = rebuild_start(since=since)
     logs = CallLog.objects.using(alias).only(*_LOG_COLUMNS).order_by()
     old = UsageRollup.objects.using(alias)
@@ -272,6 +278,12 @@ def rebuild_rollup(*, since: dt.datetime | None = None, batch_size: int = 5000) 
         old = old.filter(hour__gte=start)
     with transaction.atomic(using=alias):
         old.delete()
+        connection = transaction.get_connection(alias)
+        if in_sql and connection.vendor in ("sqlite", "postgresql"):
+            # Grouped by the database itself: seconds for millions of rows.
+            return rollup_sql.insert_from_log(
+                connection=connection, key_fields=KEY_FIELDS, sum_fields=SUM_FIELDS, start=start
+            )
         rows = logs.annotate(ends_call=is_last_attempt()).iterator(chunk_size=batch_size)
         totals = _summed((row, row.ends_call) for row in rows)
         _insert_rollup_rows(totals, connection=connections[alias])
