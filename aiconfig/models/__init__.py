@@ -24,6 +24,7 @@ from aiconfig.models.history import ConfigChange
 from aiconfig.models.playground import PlaygroundImage, PlaygroundRun
 from aiconfig.models.tokens import ApiToken
 from aiconfig.models.usage import LATENCY_BUCKETS, LATENCY_STEPS_PER_DOUBLING, UsageRollup
+from aiconfig.models.usage_daily import UsageDaily, UsageDailyDone
 
 __all__ = [
     "LATENCY_BUCKETS",
@@ -47,5 +48,7 @@ __all__ = [
     "TaskAssignment",
     "TaskFallback",
     "TaskType",
+    "UsageDaily",
+    "UsageDailyDone",
     "UsageRollup",
 ]

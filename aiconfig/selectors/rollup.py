@@ -16,7 +16,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from aiconfig.latency import BUCKET_COLUMNS, histogram_percentile, hour_of, latency_bucket
-from aiconfig.models import CallLog, CallOutcome, ConfigChange, UsageRollup
+from aiconfig.models import CallLog, CallOutcome, ConfigChange, UsageDaily, UsageRollup
 from aiconfig.selectors.usage import (
     FAILED_OUTCOMES,
     UsageRow,
@@ -24,6 +24,7 @@ from aiconfig.selectors.usage import (
     is_last_attempt,
     percentile,
 )
+from aiconfig.selectors.usage_daily import daily_run
 
 
 def usage_summary(
@@ -130,10 +131,17 @@ def _rollup_in_step(first_hour: datetime | None, last_hour: datetime, task: str 
     if start is not None:
         logs = logs.filter(created_at__gte=start)
         rolled = rolled.filter(hour__gte=start)
+    days = daily_run(start, last_hour)
+    daily = UsageDaily.objects.none()
+    if days is not None:  # whole days summed in UsageDaily: their sums, not their hours
+        rolled = rolled.exclude(hour__gte=days[0], hour__lt=days[1])
+        daily = UsageDaily.objects.filter(day__gte=days[0].date(), day__lt=days[1].date())
     if task:
         logs = logs.filter(task=task)
         rolled = rolled.filter(task=task)
+        daily = daily.filter(task=task)
     attempts = rolled.aggregate(n=Sum("attempts"))["n"] or 0
+    attempts += daily.aggregate(n=Sum("attempts"))["n"] or 0
     return logs.count() == attempts
 
 
@@ -188,7 +196,18 @@ def _usage_summary_from_rollup(
     annotations: dict[str, Any] = {f: Sum(f) for f in (*fields, "cost_e8", "priced", "unpriced")}
     annotations.update({column: Sum(column) for column in BUCKET_COLUMNS})
     sums: dict[tuple[str, str, str], _Sums] = {}
-    for row in rolled.values(*keys).annotate(**annotations).order_by():
+    days = daily_run(first_hour, last_hour)
+    daily = UsageDaily.objects.none()
+    if days is not None:  # whole days summed in UsageDaily: their sums, not their hours
+        rolled = rolled.exclude(hour__gte=days[0], hour__lt=days[1])
+        daily = UsageDaily.objects.filter(day__gte=days[0].date(), day__lt=days[1].date())
+        if task:
+            daily = daily.filter(task=task)
+    summed = [
+        *rolled.values(*keys).annotate(**annotations).order_by(),
+        *daily.values(*keys).annotate(**annotations).order_by(),
+    ]
+    for row in summed:
         entry = sums.setdefault((row["task"], row["provider"], row["model"]), _Sums())
         entry.calls += row["attempts"] or 0
         entry.errors += row["errors"] or 0
@@ -200,7 +219,11 @@ def _usage_summary_from_rollup(
         entry.cost += Decimal(row["cost_e8"] or 0) / ROLLUP_COST_UNITS
         entry.priced += row["priced"] or 0
         entry.unpriced += row["unpriced"] or 0
-        entry.buckets = [row[column] or 0 for column in BUCKET_COLUMNS]
+        buckets = [row[column] or 0 for column in BUCKET_COLUMNS]
+        if entry.buckets is None:
+            entry.buckets = buckets
+        else:
+            entry.buckets = [a + b for a, b in zip(entry.buckets, buckets, strict=True)]
     for values in (
         edges.annotate(ends_call=is_last_attempt())
         .values_list(

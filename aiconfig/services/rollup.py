@@ -21,7 +21,7 @@ from aiconfig.latency import BUCKET_COLUMNS, hour_of, latency_bucket
 from aiconfig.models import CallLog, CallOutcome, UsageRollup
 from aiconfig.selectors import last_prune_cutoff
 from aiconfig.selectors.usage import is_last_attempt
-from aiconfig.services import rollup_sql
+from aiconfig.services import rollup_sql, usage_daily
 
 KEY_FIELDS: tuple[str, ...] = (
     "hour",
@@ -278,6 +278,7 @@ def rebuild_rollup(
         old = old.filter(hour__gte=start)
     with transaction.atomic(using=alias):
         old.delete()
+        usage_daily.forget_days(since=start, using=alias)  # they sum the hours rebuilt here
         connection = transaction.get_connection(alias)
         if in_sql and connection.vendor in ("sqlite", "postgresql"):
             # Grouped by the database itself: seconds for millions of rows.

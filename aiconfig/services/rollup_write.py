@@ -11,12 +11,14 @@ the same order (no deadlock on PostgreSQL).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from aiconfig.latency import BUCKET_COLUMNS
 from aiconfig.models import CallLog, UsageRollup
 from aiconfig.services.rollup import KEY_FIELDS, SUM_FIELDS, _contribution, last_attempts
+from aiconfig.services.usage_daily import forget_statements, late_days
 
 _HOUR_FIELD = UsageRollup._meta.get_field("hour")
 _sql_cache: dict[tuple[str, int, tuple[int, ...]], str] = {}
@@ -53,12 +55,15 @@ def _hour_value(hour: Any, connection: Any) -> Any:
     return value
 
 
-def rollup_upsert(rows: Sequence[CallLog], *, connection: Any) -> tuple[str, list[Any]]:
-    """The one statement adding `rows` to the rollup, and its parameters.
+def rollup_upsert(
+    rows: Sequence[CallLog], *, connection: Any
+) -> tuple[str, list[Any], list[tuple[str, list[Any]]]]:
+    """The one statement adding `rows` to the rollup, its parameters, and what must go first.
 
     On PostgreSQL in `%s` style, elsewhere (SQLite) in the driver's own `?` style.
     Rows of one call that share a key (two failed tries of the same model) are merged
-    first: PostgreSQL refuses to change one row twice in a statement.
+    first: PostgreSQL refuses to change one row twice in a statement. What must go
+    first (`%s` style): for rows older than a day, deleting their days' daily sums.
     """
     merged: dict[tuple[Any, ...], tuple[list[int], dict[int, int]]] = {}
     ends = last_attempts(rows)  # a call's rows come together: its last one is among them
@@ -79,7 +84,8 @@ def rollup_upsert(rows: Sequence[CallLog], *, connection: Any) -> tuple[str, lis
         params.extend(sums)
         params.extend(counts.get(b, 0) for b in buckets)
     sql = _upsert_sql(connection.vendor, connection.ops.quote_name, len(merged), buckets)
-    return sql, params
+    late = late_days((key[0] for key in merged), now=time.time())
+    return sql, params, forget_statements(late, connection=connection) if late else []
 
 
 def add_to_rollup(
@@ -95,14 +101,17 @@ def add_to_rollup(
     instead of four (BEGIN, INSERT, upsert, COMMIT). On SQLite the upsert goes straight
     to the driver (`?` style, no query rewriting on every call).
     """
-    sql, params = rollup_upsert(rows, connection=connection)
+    sql, params, first = rollup_upsert(rows, connection=connection)
     if connection.vendor != "postgresql":
         connection.ensure_connection()
         with connection.wrap_database_errors:
+            for first_sql, first_params in first:
+                connection.connection.execute(first_sql.replace("%s", "?"), first_params)
             connection.connection.execute(sql, params)
         return
-    if with_statement is not None:
-        sql = f"WITH w0 AS ({with_statement[0]}) {sql}"
-        params = [*with_statement[1], *params]
+    before = [with_statement, *first] if with_statement is not None else first
+    if before:
+        sql = "WITH " + ", ".join(f"w{i} AS ({s})" for i, (s, _) in enumerate(before)) + f" {sql}"
+        params = [*(p for _, ps in before for p in ps), *params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

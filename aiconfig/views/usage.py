@@ -17,6 +17,7 @@ from aiconfig.selectors import usage_report
 from aiconfig.selectors.budgets import budget_statuses
 from aiconfig.selectors.usage_report import Figures, grouped_usage, regroup
 from aiconfig.services.calls import call_log_health
+from aiconfig.services.usage_daily import sum_days_for_report
 
 TEMPLATE = "aiconfig/usage.html"
 __all__ = ["PERIODS", "period_start", "usage", "usage_csv"]
@@ -68,6 +69,7 @@ def usage_context(filters: UsageFilters) -> dict[str, Any]:
     sources = {k[0]: f for k, f in regroup(who, by=who_keys, into=("source",)).items()}
     users = {k[0]: f for k, f in regroup(who, by=who_keys, into=("user_id",)).items()}
     tokens = {k[0]: f for k, f in regroup(who, by=who_keys, into=("api_token",)).items()}
+    sum_days_for_report(since=filters.since, until=filters.until)  # whole days read as days
     rows = selectors.usage_summary(since=filters.since, until=filters.until, task=task)
     charts = usage_charts.charts(
         axis=usage_charts.time_axis(since=filters.since, until=filters.until, step=step),
@@ -127,6 +129,7 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = filters.period if filters.period != CUSTOM else f"{filters.start_day}-{filters.end_day}"
     response["Content-Disposition"] = f'attachment; filename="aiconfig-usage-{name}.csv"'
+    sum_days_for_report(since=filters.since, until=filters.until)
     rows = selectors.usage_summary(
         since=filters.since, until=filters.until, task=filters.task or None
     )

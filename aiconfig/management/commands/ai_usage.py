@@ -26,6 +26,7 @@ from aiconfig.presenters import USAGE_COLUMNS, usage_record
 from aiconfig.selectors import UsageRow, usage_summary
 from aiconfig.services.calllog import count_prunable, prune_call_log
 from aiconfig.services.rollup import rebuild_rollup, rebuild_start
+from aiconfig.services.usage_daily import sum_days_for_report
 
 RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -99,6 +100,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Cannot read '{exc}' as a date: use 2026-11-01, 2026-11-01T09:00, 24h or 7d."
             ) from exc
+        sum_days_for_report(since=since, until=until)  # so the days read as days, not hours
         summary = usage_summary(since=since, until=until, task=options["task"])
         rows = [usage_record(r) for r in summary]
         if options["json"]:

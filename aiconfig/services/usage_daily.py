@@ -1,0 +1,153 @@
+"""Keeping `UsageDaily` (the rollup per whole UTC day) equal to the hourly rollup it sums.
+
+A day is summed once it ended `SETTLED` ago (two days), from the hourly rollup, with
+one `INSERT ... SELECT ... GROUP BY`; `UsageDailyDone` records which days are done, so
+concurrent readers never sum a day twice. The hourly rows of a summed day change only
+in two ways, and both forget the days they touch, in the same transaction:
+
+- a call-log row older than `LATE` (one day) is written (a row kept in the backlog
+  for long, an import through the services): `late_days` names its day, and
+  `aiconfig.services.rollup_write` deletes that day's sums with the upsert;
+- `ai_usage rebuild` recomputes hours: `forget_days` from the first hour it rebuilds.
+
+The day between `LATE` and `SETTLED` is the margin for a write that started before
+its day was summed and commits after. Readers (`aiconfig.selectors.rollup`) read
+summed days from here and every other hour from the hourly rollup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, connections, router, transaction
+from django.utils import timezone
+
+from aiconfig.latency import hour_of
+from aiconfig.models import UsageDaily, UsageDailyDone, UsageRollup
+
+LATE = dt.timedelta(days=1)
+SETTLED = dt.timedelta(days=2)
+_SUMMED = [
+    f.column
+    for f in UsageDaily._meta.concrete_fields
+    if f.name not in {"id", "day", "task", "provider", "model"}
+]
+
+
+def settled_before(now: dt.datetime | None = None) -> dt.date:
+    """The first UTC day not yet settled: every earlier day may be summed."""
+    moment = hour_of(now or timezone.now()) - SETTLED
+    return moment.date()
+
+
+def late_days(hours: Iterable[dt.datetime], *, now: float) -> list[dt.date]:
+    """The UTC days of rollup hours older than `LATE` (whose daily sums must go)."""
+    limit = dt.datetime.fromtimestamp(now, tz=dt.UTC) - LATE
+    return sorted({hour.astimezone(dt.UTC).date() for hour in hours if hour < limit})
+
+
+def _day_sql(vendor: str) -> str:
+    if vendor == "postgresql":
+        return "CAST(hour AT TIME ZONE 'UTC' AS date)"
+    return "SUBSTR(hour, 1, 10)"  # SQLite: Django's UTC text 'YYYY-MM-DD HH:MM:SS'
+
+
+def sum_settled_days(*, first: dt.date, last: dt.date) -> int:
+    """Sum the settled days from `first` to `last` (exclusive) not summed yet; days summed.
+
+    Cheap when they are all done (one indexed range count); the first time, reads
+    their hourly rows once.
+    """
+    last = min(last, settled_before())
+    if first >= last:
+        return 0
+    wanted = (last - first).days
+    if UsageDailyDone.objects.filter(day__gte=first, day__lt=last).count() == wanted:
+        return 0
+    alias = router.db_for_write(UsageDaily)
+    try:
+        return _sum_days(first=first, last=last, alias=alias)
+    except IntegrityError:
+        return 0  # another process summed them at the same moment
+
+
+def _sum_days(*, first: dt.date, last: dt.date, alias: str) -> int:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    hour = UsageRollup._meta.get_field("hour")
+    wanted = (last - first).days
+    with transaction.atomic(using=alias):
+        done = set(
+            UsageDailyDone.objects.using(alias)
+            .select_for_update()
+            .filter(day__gte=first, day__lt=last)
+            .values_list("day", flat=True)
+        )
+        days = [first + dt.timedelta(days=n) for n in range(wanted)]
+        todo = [d for d in days if d not in done]
+        for start, end in _runs(todo):
+            low = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
+            high = dt.datetime.combine(end, dt.time.min, tzinfo=dt.UTC)
+            columns = ", ".join(quote(c) for c in _SUMMED)
+            sums = ", ".join(f"SUM({quote(c)})" for c in _SUMMED)
+            sql = (
+                f"INSERT INTO {quote(UsageDaily._meta.db_table)} "
+                f"(day, task, provider, model, {columns}) "
+                f"SELECT {_day_sql(connection.vendor)}, task, provider, model, {sums} "
+                f"FROM {quote(UsageRollup._meta.db_table)} "
+                "WHERE hour >= %s AND hour < %s GROUP BY 1, 2, 3, 4"
+            )
+            params = [hour.get_db_prep_value(v, connection) for v in (low, high)]
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+        UsageDailyDone.objects.using(alias).bulk_create([UsageDailyDone(day=d) for d in todo])
+    return len(todo)
+
+
+def _runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days as (first, after the last) ranges."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if runs and runs[-1][1] == day:
+            runs[-1] = (runs[-1][0], day + dt.timedelta(days=1))
+        else:
+            runs.append((day, day + dt.timedelta(days=1)))
+    return runs
+
+
+def forget_days(*, since: dt.datetime | None, using: str) -> None:
+    """Drop the daily sums from the day `since` falls in (all when None), e.g. before a rebuild."""
+    sums = UsageDaily.objects.using(using)
+    done = UsageDailyDone.objects.using(using)
+    if since is not None:
+        day = since.astimezone(dt.UTC).date()
+        sums, done = sums.filter(day__gte=day), done.filter(day__gte=day)
+    sums.delete()
+    done.delete()
+
+
+def forget_statements(days: list[dt.date], *, connection: Any) -> list[tuple[str, list[Any]]]:
+    """DELETEs of the daily sums of `days` (for the log writer's own transaction)."""
+    quote = connection.ops.quote_name
+    field = UsageDaily._meta.get_field("day")
+    values = [field.get_db_prep_value(d, connection) for d in days]
+    marks = ", ".join(["%s"] * len(days))
+    return [
+        (f"DELETE FROM {quote(table)} WHERE day IN ({marks})", values)
+        for table in (UsageDaily._meta.db_table, UsageDailyDone._meta.db_table)
+    ]
+
+
+def sum_days_for_report(*, since: dt.datetime | None, until: dt.datetime | None = None) -> int:
+    """Before a report from `since` to `until`: sum its settled days not summed yet."""
+    if since is None:
+        earliest = UsageRollup.objects.order_by("hour").values_list("hour", flat=True).first()
+        if earliest is None:
+            return 0
+        since = earliest
+    end = until if until is not None else timezone.now()
+    return sum_settled_days(
+        first=since.astimezone(dt.UTC).date(), last=end.astimezone(dt.UTC).date()
+    )
