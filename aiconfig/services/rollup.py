@@ -1,10 +1,10 @@
 """The usage rollup: the call log summed per hour, kept up to date with every call.
 
-`add_to_rollup` runs in the transaction that inserts the call-log rows (see
-`aiconfig.services.calls.log_insert.insert_call_log`), one `INSERT ... ON CONFLICT
-DO UPDATE` per row, so the rollup can never disagree with the log it sums. It works the
-same on SQLite and PostgreSQL. `rebuild_rollup` recomputes it from the call log
-(after an import, a restore, rows written some other way).
+What each call-log row adds (`_contribution`) is defined here; the live writes
+(`aiconfig.services.rollup_write.add_to_rollup`, in the transaction that inserts the
+rows) and `rebuild_rollup` (which recomputes the rollup from the call log after an
+import, a restore, rows written some other way; in SQL, `rollup_sql`) both follow it,
+so the rollup can never disagree with the log it sums. SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -109,82 +109,6 @@ def last_attempts(rows: Sequence[CallLog]) -> set[int]:
         if seen is None or row.attempt > seen[0]:
             last[row.request_id] = (row.attempt, position)
     return {position for _, position in last.values()}
-
-
-_sql_cache: dict[tuple[str, tuple[int, ...]], str] = {}
-
-
-def _upsert_sql(connection: Any, buckets: tuple[int, ...]) -> str:
-    """The upsert adding one key's sums to its rollup row (built once per backend and buckets)."""
-    cache_key = (connection.vendor, buckets)
-    sql = _sql_cache.get(cache_key)
-    if sql is None:
-        quote = connection.ops.quote_name
-        table = quote(UsageRollup._meta.db_table)
-        added = [*SUM_FIELDS, *(BUCKET_COLUMNS[b] for b in buckets)]
-        names = [*KEY_FIELDS, *added]
-        sql = (
-            f"INSERT INTO {table} ({', '.join(quote(n) for n in names)}) "
-            f"VALUES ({', '.join(['%s'] * len(names))}) "
-            f"ON CONFLICT ({', '.join(quote(n) for n in KEY_FIELDS)}) DO UPDATE SET "
-            + ", ".join(f"{quote(n)} = {table}.{quote(n)} + excluded.{quote(n)}" for n in added)
-        )
-        _sql_cache[cache_key] = sql
-    return sql
-
-
-def rollup_statements(rows: Sequence[CallLog], *, connection: Any) -> list[tuple[str, list[Any]]]:
-    """The upserts adding `rows` to the rollup: one per key the rows fall in.
-
-    Rows of one call that share a key (two failed tries of the same model) are merged
-    first: PostgreSQL refuses to change one row twice in a statement.
-    """
-    merged: dict[tuple[Any, ...], tuple[list[int], dict[int, int]]] = {}
-    ends = last_attempts(rows)
-    for position, row in enumerate(rows):
-        key, sums, bucket = _contribution(row, ends_call=position in ends)
-        entry = merged.get(key)
-        if entry is None:
-            merged[key] = (list(sums), {bucket: 1})
-        else:
-            entry[0][:] = [a + b for a, b in zip(entry[0], sums, strict=True)]
-            entry[1][bucket] = entry[1].get(bucket, 0) + 1
-    statements = []
-    for key, (sums, buckets) in merged.items():
-        order = tuple(sorted(buckets))
-        params = [
-            _HOUR_FIELD.get_db_prep_save(key[0], connection),
-            *key[1:],
-            *sums,
-            *(buckets[b] for b in order),
-        ]
-        statements.append((_upsert_sql(connection, order), params))
-    return statements
-
-
-def add_to_rollup(
-    rows: Sequence[CallLog],
-    *,
-    connection: Any,
-    with_statement: tuple[str, list[Any]] | None = None,
-) -> None:
-    """Add call-log rows to the rollup on `connection`, inside the caller's transaction.
-
-    `with_statement` (PostgreSQL: the call-log INSERT) is run in the same single
-    statement, as a data-modifying `WITH`: atomic even in autocommit, one round trip
-    instead of four (BEGIN, INSERT, upsert, COMMIT), which is what keeps the rollup
-    within its 0.1 ms budget over a network. Elsewhere the upserts run one by one.
-    """
-    statements = rollup_statements(rows, connection=connection)
-    with connection.cursor() as cursor:
-        if with_statement is not None:
-            *first, (last_sql, last_params) = [with_statement, *statements]
-            sql = "WITH " + ", ".join(f"w{i} AS ({s})" for i, (s, _) in enumerate(first))
-            params = [p for _, ps in first for p in ps]
-            cursor.execute(f"{sql} {last_sql}", [*params, *last_params])
-            return
-        for sql, params in statements:
-            cursor.execute(sql, params)
 
 
 @dataclass
