@@ -91,3 +91,16 @@ def test_a_late_row_for_a_summed_day_and_a_rebuild_drop_that_days_sums() -> None
     rebuild_rollup(since=since)
     assert not UsageDaily.objects.exists()
     assert _counts(selectors.usage_summary(since=since)) == _counts(report)
+
+
+@pytest.mark.django_db
+def test_a_day_whose_log_has_rows_the_rollup_lacks_is_not_summed() -> None:
+    CallLog.objects.bulk_create(_log(30, days_ago=4, seed=2))
+    rebuild_rollup()
+    extra = CallLog.objects.bulk_create(_log(5, days_ago=4, seed=3))  # around the services
+    since = timezone.now() - timedelta(days=6)
+    sum_days_for_report(since=since)
+    lagging = {r.created_at.astimezone(UTC).date() for r in extra}
+    assert not UsageDailyDone.objects.filter(day__in=lagging).exists()
+    # ...so the report notices the lag and reads the log: never silently short.
+    assert sum(r.calls for r in selectors.usage_summary(since=since)) == 35

@@ -126,23 +126,49 @@ def _rollup_in_step(first_hour: datetime | None, last_hour: datetime, task: str 
     if cutoff is not None:
         after_prune = hour_of(cutoff) + timedelta(hours=1)
         start = after_prune if start is None else max(start, after_prune)
-    logs = CallLog.objects.filter(created_at__lt=last_hour)
-    rolled = UsageRollup.objects.filter(hour__lt=last_hour)
-    if start is not None:
-        logs = logs.filter(created_at__gte=start)
-        rolled = rolled.filter(hour__gte=start)
-    days = daily_run(start, last_hour)
-    daily = UsageDaily.objects.none()
-    if days is not None:  # whole days summed in UsageDaily: their sums, not their hours
-        rolled = rolled.exclude(hour__gte=days[0], hour__lt=days[1])
-        daily = UsageDaily.objects.filter(day__gte=days[0].date(), day__lt=days[1].date())
-    if task:
-        logs = logs.filter(task=task)
-        rolled = rolled.filter(task=task)
-        daily = daily.filter(task=task)
-    attempts = rolled.aggregate(n=Sum("attempts"))["n"] or 0
-    attempts += daily.aggregate(n=Sum("attempts"))["n"] or 0
-    return logs.count() == attempts
+    logged = attempts = 0
+    # Whole days summed in UsageDaily are not compared: they equal their hours by
+    # construction, and counting the log under them is what made long reports slow.
+    # Rows imported into them since are seen by `check` and fixed by a rebuild.
+    for low, high in _hour_ranges(start, last_hour):
+        logs = CallLog.objects.filter(created_at__lt=high)
+        rolled = UsageRollup.objects.filter(hour__lt=high)
+        if low is not None:
+            logs = logs.filter(created_at__gte=low)
+            rolled = rolled.filter(hour__gte=low)
+        if task:
+            logs = logs.filter(task=task)
+            rolled = rolled.filter(task=task)
+        logged += logs.count()
+        attempts += rolled.aggregate(n=Sum("attempts"))["n"] or 0
+    return logged == attempts
+
+
+def _hour_ranges(
+    first_hour: datetime | None, last_hour: datetime
+) -> list[tuple[datetime | None, datetime]]:
+    """The ranges of [first_hour, last_hour) read hour by hour: around the summed days.
+
+    Two plain ranges (before and after the run `daily_run` finds), so each is an index
+    range scan.
+    """
+    days = daily_run(first_hour, last_hour)
+    if days is None:
+        return [(first_hour, last_hour)]
+    ranges: list[tuple[datetime | None, datetime]] = []
+    if first_hour is None or first_hour < days[0]:
+        ranges.append((first_hour, days[0]))
+    if days[1] < last_hour:
+        ranges.append((days[1], last_hour))
+    return ranges
+
+
+def _daily_sums(first_hour: datetime | None, last_hour: datetime) -> Any:
+    """The UsageDaily rows of the summed days within the period (none when there are none)."""
+    days = daily_run(first_hour, last_hour)
+    if days is None:
+        return UsageDaily.objects.none()
+    return UsageDaily.objects.filter(day__gte=days[0].date(), day__lt=days[1].date())
 
 
 @dataclass
@@ -172,9 +198,11 @@ def _usage_summary_from_rollup(
     task: str | None,
 ) -> list[UsageRow]:
     keys = ("task", "provider", "model")
-    rolled = UsageRollup.objects.filter(hour__lt=last_hour)
-    if first_hour is not None:
-        rolled = rolled.filter(hour__gte=first_hour)
+    # Whole summed days from UsageDaily, the other whole hours from the hourly rollup.
+    parts = [_daily_sums(first_hour, last_hour)]
+    for low, high in _hour_ranges(first_hour, last_hour):
+        hours = UsageRollup.objects.filter(hour__lt=high)
+        parts.append(hours if low is None else hours.filter(hour__gte=low))
     edges = CallLog.objects.filter(created_at__gte=last_hour, created_at__lt=end)
     if since is not None and first_hour is not None and since < first_hour:
         edges = CallLog.objects.filter(
@@ -182,7 +210,7 @@ def _usage_summary_from_rollup(
             | Q(created_at__gte=last_hour, created_at__lt=end)
         )
     if task:
-        rolled = rolled.filter(task=task)
+        parts = [part.filter(task=task) for part in parts]
         edges = edges.filter(task=task)
     fields = (
         "attempts",
@@ -196,18 +224,7 @@ def _usage_summary_from_rollup(
     annotations: dict[str, Any] = {f: Sum(f) for f in (*fields, "cost_e8", "priced", "unpriced")}
     annotations.update({column: Sum(column) for column in BUCKET_COLUMNS})
     sums: dict[tuple[str, str, str], _Sums] = {}
-    days = daily_run(first_hour, last_hour)
-    daily = UsageDaily.objects.none()
-    if days is not None:  # whole days summed in UsageDaily: their sums, not their hours
-        rolled = rolled.exclude(hour__gte=days[0], hour__lt=days[1])
-        daily = UsageDaily.objects.filter(day__gte=days[0].date(), day__lt=days[1].date())
-        if task:
-            daily = daily.filter(task=task)
-    summed = [
-        *rolled.values(*keys).annotate(**annotations).order_by(),
-        *daily.values(*keys).annotate(**annotations).order_by(),
-    ]
-    for row in summed:
+    for row in (r for p in parts for r in p.values(*keys).annotate(**annotations).order_by()):
         entry = sums.setdefault((row["task"], row["provider"], row["model"]), _Sums())
         entry.calls += row["attempts"] or 0
         entry.errors += row["errors"] or 0
