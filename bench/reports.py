@@ -79,9 +79,18 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     parser.add_argument("--days", type=float, default=90.0, help="Span of the log, in days.")
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each report.")
     parser.add_argument("--keep", action="store_true", help="Keep the database (prints its URL).")
+    parser.add_argument(
+        "--reuse",
+        metavar="URL",
+        help="Time the reports again on a database a --keep run left (migrated, not refilled).",
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="aiconfig-bench-reports-"))
-    url, drop = _database_url(workdir)
+    if args.reuse:
+        url, drop = args.reuse, lambda: None
+        args.keep = True
+    else:
+        url, drop = _database_url(workdir)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="aiconfig.settings",
         # Plain static files and no HTTPS redirect; turned off again before measuring.
@@ -122,18 +131,21 @@ def _run(args: argparse.Namespace) -> dict[str, list[float]]:
     from django.utils import timezone
 
     from aiconfig.models import CallLog, UsageDaily, UsageRollup
-    from aiconfig.services.rollup import rebuild_rollup
     from aiconfig.services.usage_daily import sum_days_for_report
-    from bench import report_data
 
     vendor = connection.vendor
     default_rows = 10_000_000 if vendor == "postgresql" else 1_000_000
     rows = args.rows if args.rows is not None else default_rows
     call_command("migrate", verbosity=0)
     users = get_user_model()
-    admin = users.objects.create_superuser("bench-admin", password="bench-pass-123")
+    reused = args.reuse and CallLog.objects.exists()
+    if reused:
+        admin = users.objects.get(username="bench-admin")
+        rows = CallLog.objects.count()
+    else:
+        admin = users.objects.create_superuser("bench-admin", password="bench-pass-123")
     user_ids = [admin.pk] + [
-        users.objects.create_user(f"bench-user-{k}", password="bench-pass-123").pk for k in range(4)
+        users.objects.get_or_create(username=f"bench-user-{k}")[0].pk for k in range(4)
     ]
     print(f"aiconfig reports benchmark: {rows:,} call-log rows over {args.days:g} days, "
           f"database {vendor}; machine load {_load()}")  # fmt: skip
@@ -141,17 +153,8 @@ def _run(args: argparse.Namespace) -> dict[str, list[float]]:
     def progress(done: int, seconds: float) -> None:
         print(f"  generated {done:>12,} rows ({seconds:.1f} s for the last chunk)", flush=True)
 
-    started = time.perf_counter()
-    report_data.generate(rows=rows, days=args.days, user_ids=user_ids, progress=progress)
-    generated = time.perf_counter() - started
-    if vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")  # what autovacuum would have done by now
-    print(f"generated in {generated:.1f} s ({rows / max(generated, 1e-9):,.0f} rows/s)")
-    started = time.perf_counter()
-    rollup_rows = rebuild_rollup()
-    rebuilt = time.perf_counter() - started
-    print(f"usage rollup rebuilt (ai_usage rebuild) in {rebuilt:.1f} s: {rollup_rows:,} rows")
+    if not reused:
+        _fill(rows=rows, days=args.days, user_ids=user_ids, progress=progress)
     # What the first report after a rebuild (or a deploy) does once: sum settled days.
     started = time.perf_counter()
     days = sum_days_for_report(since=timezone.now() - timedelta(days=args.days))
@@ -204,6 +207,28 @@ def _run(args: argparse.Namespace) -> dict[str, list[float]]:
     print(f"ai_usage counts {counted:,} calls of {logged:,} log rows in 90 days "
           f"({UsageRollup.objects.count():,} rollup rows)")  # fmt: skip
     return timings
+
+
+def _fill(
+    *, rows: int, days: float, user_ids: list[int], progress: Callable[[int, float], None]
+) -> None:
+    """Generate the call log in the database and rebuild the rollup from it, timed."""
+    from django.db import connection
+
+    from aiconfig.services.rollup import rebuild_rollup
+    from bench import report_data
+
+    started = time.perf_counter()
+    report_data.generate(rows=rows, days=days, user_ids=user_ids, progress=progress)
+    generated = time.perf_counter() - started
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # what autovacuum would have done by now
+    print(f"generated in {generated:.1f} s ({rows / max(generated, 1e-9):,.0f} rows/s)")
+    started = time.perf_counter()
+    rollup_rows = rebuild_rollup()
+    rebuilt = time.perf_counter() - started
+    print(f"usage rollup rebuilt (ai_usage rebuild) in {rebuilt:.1f} s: {rollup_rows:,} rows")
 
 
 if __name__ == "__main__":
