@@ -104,3 +104,25 @@ def test_a_day_whose_log_has_rows_the_rollup_lacks_is_not_summed() -> None:
     assert not UsageDailyDone.objects.filter(day__in=lagging).exists()
     # ...so the report notices the lag and reads the log: never silently short.
     assert sum(r.calls for r in selectors.usage_summary(since=since)) == 35
+
+
+@pytest.mark.django_db
+def test_the_usage_pages_groups_by_day_and_model_are_the_same_from_the_daily_sums() -> None:
+    from aiconfig.selectors.usage_report import grouped_usage, usage_window
+
+    for days_ago in range(1, 9):
+        CallLog.objects.bulk_create(_log(30, days_ago=days_ago, seed=days_ago))
+    rebuild_rollup()
+    since = timezone.now() - timedelta(days=10)
+    window = usage_window(since=since, until=timezone.now(), task=None)
+
+    def groups() -> dict[object, tuple[list[int] | None, int, int]]:
+        return {
+            key: (f.buckets, f.attempts, f.cost_e8)
+            for by in (("day", "provider", "model"), ("day", "task"), ("task",), ())
+            for key, f in grouped_usage(window, by=by, latency=True).items()
+        }
+
+    hourly = groups()
+    assert sum_days_for_report(since=since) >= 6
+    assert groups() == hourly

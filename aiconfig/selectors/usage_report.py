@@ -23,9 +23,10 @@ from django.db.models.functions import Substr, TruncDate
 from django.utils import timezone
 
 from aiconfig.latency import BUCKET_COLUMNS, histogram_percentile, hour_of, latency_bucket
-from aiconfig.models import CallLog, CallOutcome, UsageRollup
-from aiconfig.selectors.rollup import ROLLUP_COST_UNITS, _ceil_hour, _rollup_in_step
+from aiconfig.models import CallLog, CallOutcome, UsageDaily, UsageRollup
+from aiconfig.selectors.rollup import ROLLUP_COST_UNITS, _ceil_hour, _hour_ranges, _rollup_in_step
 from aiconfig.selectors.usage import FAILED_OUTCOMES, is_last_attempt
+from aiconfig.selectors.usage_daily import daily_run
 
 # What every group sums, named as the rollup's columns.
 SUM_FIELDS: tuple[str, ...] = (
@@ -173,36 +174,62 @@ def grouped_usage(
         raise ValueError(f"Cannot group usage by {', '.join(sorted(unknown))}.")
     groups: dict[tuple[Any, ...], Figures] = {}
     if window.first_hour is not None:
-        rolled = UsageRollup.objects.filter(hour__gte=window.first_hour, hour__lt=window.last_hour)
-        if window.task:
-            rolled = rolled.filter(task=window.task)
-        plain_days = "day" in by and _days_by_substring()
+        sums: dict[str, Any] = {name: Sum(name) for name in SUM_FIELDS}
+        if latency:
+            sums.update({column: Sum(column) for column in BUCKET_COLUMNS})
+        for part, plain_days in _rollup_parts(window, by=by):
+            if by:
+                rows = list(part.values(*by).annotate(**sums).order_by())
+            else:
+                # One aggregate: `values()` without names would group by every column.
+                total = part.aggregate(**sums)
+                rows = [total] if total["attempts"] is not None else []
+            for row in rows:
+                figures = Figures(**{name: row[name] or 0 for name in SUM_FIELDS})
+                if latency:
+                    figures.buckets = [row[column] or 0 for column in BUCKET_COLUMNS]
+                if plain_days:
+                    row["day"] = date.fromisoformat(row["day"])
+                key = tuple(row[name] for name in by)
+                groups.setdefault(key, Figures()).add(figures)
+    for key, figures in _edge_figures(window.edges, by=by, latency=latency):
+        groups.setdefault(key, Figures()).add(figures)
+    return groups
+
+
+def _rollup_parts(window: UsageWindow, *, by: Sequence[str]) -> list[tuple[Any, bool]]:
+    """The querysets the window's whole hours are read from, each with its day form.
+
+    Grouped by no more than day, task, provider and model, in UTC (the days of
+    `UsageDaily`), whole summed days come from the daily sums (a few thousand rows
+    for 90 days) and the other hours from the hourly rollup; else all from the hourly.
+    """
+    assert window.first_hour is not None
+    task = window.task
+    parts: list[tuple[Any, bool]] = []
+    ranges: list[tuple[datetime | None, datetime]] = [(window.first_hour, window.last_hour)]
+    if set(by) <= _DAILY_KEYS and timezone.get_current_timezone_name() == "UTC":
+        days = daily_run(window.first_hour, window.last_hour)
+        if days is not None:
+            daily = UsageDaily.objects.filter(day__gte=days[0].date(), day__lt=days[1].date())
+            parts.append((daily.filter(task=task) if task else daily, False))
+            ranges = _hour_ranges(window.first_hour, window.last_hour)
+    plain_days = "day" in by and _days_by_substring()
+    for low, high in ranges:
+        rolled = UsageRollup.objects.filter(hour__gte=low, hour__lt=high)
+        if task:
+            rolled = rolled.filter(task=task)
         if "day" in by:
             rolled = rolled.annotate(
                 day=Substr("hour", 1, 10)
                 if plain_days
                 else TruncDate("hour", tzinfo=timezone.get_current_timezone())
             )
-        sums: dict[str, Any] = {name: Sum(name) for name in SUM_FIELDS}
-        if latency:
-            sums.update({column: Sum(column) for column in BUCKET_COLUMNS})
-        if by:
-            rows = list(rolled.values(*by).annotate(**sums).order_by())
-        else:
-            # One aggregate: `values()` without names would group by every column.
-            total = rolled.aggregate(**sums)
-            rows = [total] if total["attempts"] is not None else []
-        for row in rows:
-            figures = Figures(**{name: row[name] or 0 for name in SUM_FIELDS})
-            if latency:
-                figures.buckets = [row[column] or 0 for column in BUCKET_COLUMNS]
-            if plain_days:
-                row["day"] = date.fromisoformat(row["day"])
-            key = tuple(row[name] for name in by)
-            groups.setdefault(key, Figures()).add(figures)
-    for key, figures in _edge_figures(window.edges, by=by, latency=latency):
-        groups.setdefault(key, Figures()).add(figures)
-    return groups
+        parts.append((rolled, plain_days))
+    return parts
+
+
+_DAILY_KEYS = frozenset({"day", "task", "provider", "model"})
 
 
 def _days_by_substring() -> bool:

@@ -46,6 +46,8 @@ def _previous_label(filters: UsageFilters) -> str:
 def usage_context(filters: UsageFilters) -> dict[str, Any]:
     """Everything the page shows for a period: a handful of reads of the rollup."""
     task = filters.task or None
+    # Settled days not summed yet are summed once, so whole days are read as days.
+    sum_days_for_report(since=filters.since - filters.length, until=filters.until)
     window = usage_report.usage_window(since=filters.since, until=filters.until, task=task)
     previous = usage_report.usage_window(
         since=filters.since - filters.length, until=filters.since, task=task
@@ -69,7 +71,6 @@ def usage_context(filters: UsageFilters) -> dict[str, Any]:
     sources = {k[0]: f for k, f in regroup(who, by=who_keys, into=("source",)).items()}
     users = {k[0]: f for k, f in regroup(who, by=who_keys, into=("user_id",)).items()}
     tokens = {k[0]: f for k, f in regroup(who, by=who_keys, into=("api_token",)).items()}
-    sum_days_for_report(since=filters.since, until=filters.until)  # whole days read as days
     rows = selectors.usage_summary(since=filters.since, until=filters.until, task=task)
     charts = usage_charts.charts(
         axis=usage_charts.time_axis(since=filters.since, until=filters.until, step=step),
