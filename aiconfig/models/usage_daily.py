@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.db import models
 
+from aiconfig.enums import CallOutcome
 from aiconfig.models.usage import UsageRollup
 
 
 class UsageDaily(models.Model):
-    """The hourly usage rollup summed per UTC day, task, provider and model.
+    """The hourly usage rollup summed per UTC day, task, provider, model and outcome.
 
     Only days that ended long enough ago (see `aiconfig.services.usage_daily`) and
     only derived from `UsageRollup`, never from the call log: a 90-day report reads a
@@ -20,16 +21,17 @@ class UsageDaily(models.Model):
     task = models.CharField(max_length=64)
     provider = models.CharField(max_length=64)
     model = models.CharField(max_length=200)
+    outcome = models.CharField(max_length=16, choices=CallOutcome)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "task", "provider", "model"], name="usage_daily_key"
+                fields=["day", "task", "provider", "model", "outcome"], name="usage_daily_key"
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.task} {self.provider}/{self.model}"
+        return f"{self.day} {self.task} {self.provider}/{self.model} {self.outcome}"
 
 
 class UsageDailyDone(models.Model):

@@ -200,7 +200,7 @@ def grouped_usage(
 def _rollup_parts(window: UsageWindow, *, by: Sequence[str]) -> list[tuple[Any, bool]]:
     """The querysets the window's whole hours are read from, each with its day form.
 
-    Grouped by no more than day, task, provider and model, in UTC (the days of
+    Grouped by no more than day, task, provider, model and outcome, in UTC (the days of
     `UsageDaily`), whole summed days come from the daily sums (a few thousand rows
     for 90 days) and the other hours from the hourly rollup; else all from the hourly.
     """
@@ -229,7 +229,7 @@ def _rollup_parts(window: UsageWindow, *, by: Sequence[str]) -> list[tuple[Any, 
     return parts
 
 
-_DAILY_KEYS = frozenset({"day", "task", "provider", "model"})
+_DAILY_KEYS = frozenset({"day", "task", "provider", "model", "outcome"})
 
 
 def _days_by_substring() -> bool:

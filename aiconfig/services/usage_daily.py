@@ -33,7 +33,7 @@ SETTLED = dt.timedelta(days=2)
 _SUMMED = [
     f.column
     for f in UsageDaily._meta.concrete_fields
-    if f.name not in {"id", "day", "task", "provider", "model"}
+    if f.name not in {"id", "day", "task", "provider", "model", "outcome"}
 ]
 
 
@@ -95,10 +95,10 @@ def _sum_days(*, first: dt.date, last: dt.date, alias: str) -> int:
             sums = ", ".join(f"SUM({quote(c)})" for c in _SUMMED)
             sql = (
                 f"INSERT INTO {quote(UsageDaily._meta.db_table)} "
-                f"(day, task, provider, model, {columns}) "
-                f"SELECT {_day_sql(connection.vendor)}, task, provider, model, {sums} "
+                f"(day, task, provider, model, outcome, {columns}) "
+                f"SELECT {_day_sql(connection.vendor)}, task, provider, model, outcome, {sums} "
                 f"FROM {quote(UsageRollup._meta.db_table)} "
-                "WHERE hour >= %s AND hour < %s GROUP BY 1, 2, 3, 4"
+                "WHERE hour >= %s AND hour < %s GROUP BY 1, 2, 3, 4, 5"
             )
             params = [hour.get_db_prep_value(v, connection) for v in (low, high)]
             with connection.cursor() as cursor:
