@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
         connections.close_all()
         if args.keep:
             print(f"database kept: {url}")
+            if args.reuse:  # the work directory held nothing of the database's
+                shutil.rmtree(workdir, ignore_errors=True)
         else:
             drop()
             shutil.rmtree(workdir, ignore_errors=True)
