@@ -236,8 +236,10 @@ def test_test_connection_shows_success_and_failure(
 
     openai = page.locator("#provider-openai")
     openai.get_by_role("button", name="Test connection to OpenAI").click()
-    expect(openai.locator(".test-result")).to_contain_text("Connected")
-    expect(openai.locator(".test-result")).to_contain_text(re.compile(r"Latency \d+ ms"))
+    # The card has two live regions now (Test connection, Refresh models): read the test's.
+    result = openai.locator("#test-result-openai")
+    expect(result).to_contain_text("Connected")
+    expect(result).to_contain_text(re.compile(r"Latency \d+ ms"))
 
     anthropic = page.locator("#provider-anthropic")
     anthropic.get_by_role("button", name="Test connection to Anthropic").click()
