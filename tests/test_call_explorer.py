@@ -303,3 +303,12 @@ def test_ai_calls_lists_filters_and_exports(django_user_model: Any) -> None:
         call_command("ai_calls", "--since", "soon")
     with pytest.raises(CommandError, match="no user named 'ghost'"):
         call_command("ai_calls", "--user", "ghost")
+
+
+def test_the_explorer_only_reads(viewer: Any, client: Client) -> None:
+    some_call = uuid.uuid4()
+    CallLog.objects.bulk_create([attempt(some_call, 1)])
+    client.force_login(viewer)
+    for url in ("/calls/", f"/calls/{some_call}/", "/calls/export.csv"):
+        assert client.post(url).status_code == 405  # nothing here changes the log
+    assert CallLog.objects.count() == 1
