@@ -108,7 +108,9 @@ def test_async_and_streamed_calls_are_refused_too(wired: FakeProvider) -> None:
     assert wired.requests == []
 
 
-@pytest.mark.django_db
+# Transactional: Django's own WSGI handler closes the connection at each request's start
+# (close_old_connections), which on PostgreSQL would end a test's open transaction.
+@pytest.mark.django_db(transaction=True)
 def test_the_gateway_answers_429_budget_exceeded_through_the_openai_sdk(
     wired: FakeProvider,
 ) -> None:
