@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiconfig.latency import BUCKET_COLUMNS
-from aiconfig.models import CallLog, UsageRollup
+from aiconfig.log_row import RowValues
+from aiconfig.models import UsageRollup
 from aiconfig.services.rollup import KEY_FIELDS, SUM_FIELDS, _contribution, last_attempts
 from aiconfig.services.usage_daily import forget_statements, late_days
 
@@ -56,7 +57,7 @@ def _hour_value(hour: Any, connection: Any) -> Any:
 
 
 def rollup_upsert(
-    rows: Sequence[CallLog], *, connection: Any
+    rows: Sequence[RowValues], *, connection: Any
 ) -> tuple[str, list[Any], list[tuple[str, list[Any]]]]:
     """The one statement adding `rows` to the rollup, its parameters, and what must go first.
 
@@ -89,7 +90,7 @@ def rollup_upsert(
 
 
 def add_to_rollup(
-    rows: Sequence[CallLog],
+    rows: Sequence[RowValues],
     *,
     connection: Any,
     with_statement: tuple[str, list[Any]] | None = None,

@@ -26,6 +26,7 @@ from django.db import DatabaseError, connections, router
 from django.db import Error as DatabaseFailure  # DatabaseError and InterfaceError alike
 
 from adapters import AdapterError, Usage, redact
+from aiconfig.log_row import LogRow, RowValues
 from aiconfig.models import CallLog, CallOutcome, Channel
 from aiconfig.services.calls.log_connections import (
     _caller_in_transaction,
@@ -78,8 +79,13 @@ class CallRecord:
     request_id: uuid.UUID = field(default_factory=uuid.uuid4)
     started: float = field(default_factory=time.perf_counter)
     attempts: list[Attempt] = field(default_factory=list)
-    rows: list[CallLog] = field(default_factory=list)
+    rows: list[LogRow] = field(default_factory=list)
     api_token: str = field(default_factory=API_TOKEN.get)
+
+    @property
+    def _user_id(self) -> int | None:
+        user = known_user(self.user)
+        return user.pk if user is not None else None
 
     def record(
         self,
@@ -112,7 +118,7 @@ class CallRecord:
         self.attempts.append(attempt)
         keep_text = settings.AICONFIG_LOG_PROMPTS
         self.rows.append(
-            CallLog(
+            LogRow(
                 request_id=self.request_id,
                 task=self.task.task,
                 operation=self.operation,
@@ -133,7 +139,7 @@ class CallRecord:
                 reasoning_tokens=usage.reasoning_tokens if usage else None,
                 cost_usd=cost,
                 source=self.source if self.source in _CHANNELS else Channel.CODE,
-                user=known_user(self.user),
+                user_id=self._user_id,
                 prompt=self.prompt if keep_text else "",
                 response=response if keep_text else "",
                 api_token=self.api_token,
@@ -170,13 +176,13 @@ class _Backlog:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.rows: collections.deque[CallLog] = collections.deque()
+        self.rows: collections.deque[RowValues] = collections.deque()
         self.delayed = 0
         self.lost = 0
         self.last_error = ""
         self.retrying = False
 
-    def keep(self, rows: Sequence[CallLog], error: str) -> int:
+    def keep(self, rows: Sequence[RowValues], error: str) -> int:
         with self.lock:
             self.delayed += len(rows)
             self.last_error = error
@@ -189,13 +195,13 @@ class _Backlog:
             logger.error("Call log backlog full: %d row(s) dropped", overflow)
         return overflow
 
-    def take(self) -> list[CallLog]:
+    def take(self) -> list[RowValues]:
         with self.lock:
             rows = list(self.rows)
             self.rows.clear()
         return rows
 
-    def put_back(self, rows: list[CallLog]) -> None:
+    def put_back(self, rows: list[RowValues]) -> None:
         with self.lock:
             self.rows.extendleft(reversed(rows))
 
@@ -214,7 +220,7 @@ def call_log_health() -> LogHealth:
         )
 
 
-def write_rows(rows: Sequence[CallLog], *, task: str, request_id: uuid.UUID) -> str | None:
+def write_rows(rows: Sequence[RowValues], *, task: str, request_id: uuid.UUID) -> str | None:
     """Write rows (and any backlog); on failure keep them for a retry and say so."""
     if not rows:
         return None

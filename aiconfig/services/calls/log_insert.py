@@ -20,6 +20,7 @@ from typing import Any
 from django.db import Error as DatabaseFailure  # DatabaseError and InterfaceError alike
 from django.db import models
 
+from aiconfig.log_row import RowValues
 from aiconfig.models import CallLog
 from aiconfig.services.calls.log_connections import log_connection
 from aiconfig.services.rollup_write import add_to_rollup
@@ -64,7 +65,7 @@ def _preparation(vendor: str) -> tuple[tuple[str, type | None, Any], ...]:
 _sql_cache: dict[tuple[str, int], str] = {}
 
 
-def insert_call_log(rows: Sequence[CallLog], *, using: Any = None) -> None:
+def insert_call_log(rows: Sequence[RowValues], *, using: Any = None) -> None:
     """Insert call-log rows and add them to the usage rollup, in one transaction.
 
     On `using`, a connection (default: the log's). The rollup is updated in the same
@@ -98,50 +99,69 @@ def insert_call_log(rows: Sequence[CallLog], *, using: Any = None) -> None:
         raise
 
 
-def _insert_rows(rows: Sequence[CallLog], connection: Any) -> None:
-    """Insert call-log rows with one statement."""
-    sql, params = _insert_sql(rows, connection)
+def _insert_rows(rows: Sequence[RowValues], connection: Any) -> None:
+    """Insert call-log rows: one statement, or on SQLite the one-row statement per row.
+
+    SQLite runs a multi-row `VALUES` about three times slower than the same rows
+    through `executemany` of its one-row statement (0.093 against 0.025 ms for a
+    failover's two rows), so there the driver gets the rows one by one.
+    """
     if connection.vendor == "sqlite":
         connection.ensure_connection()
         with connection.wrap_database_errors:
-            connection.connection.execute(sql.replace("%s", "?"), params)
+            connection.connection.executemany(
+                _insert_statement(1, connection), [_values(row, connection) for row in rows]
+            )
         return
+    sql, params = _insert_sql(rows, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
 
-def _insert_sql(rows: Sequence[CallLog], connection: Any) -> tuple[str, list[Any]]:
-    """The one INSERT of call-log rows (`%s` style, built once per row count), and its values.
+def _insert_sql(rows: Sequence[RowValues], connection: Any) -> tuple[str, list[Any]]:
+    """The one INSERT of call-log rows (`%s` style), and its values, row after row."""
+    return _insert_statement(len(rows), connection), [
+        value for row in rows for value in _values(row, connection)
+    ]
+
+
+def _insert_statement(count: int, connection: Any) -> str:
+    """The INSERT of `count` call-log rows, built once per row count and backend.
 
     This is on every call's path: `bulk_create` spends ~0.2 ms compiling SQL and
-    opening a transaction for a single row, five times the insert itself. Values that
-    are not plain go through their field's own database preparation, so types come out
-    as the ORM would write them on any backend.
+    opening a transaction for a single row, five times the insert itself. On SQLite
+    it is in the driver's own `?` style, so no query is rewritten per call.
     """
-    cache_key = (connection.vendor, len(rows))
+    cache_key = (connection.vendor, count)
     sql = _sql_cache.get(cache_key)
     if sql is None:
         quote = connection.ops.quote_name
+        mark = "?" if connection.vendor == "sqlite" else "%s"
         columns = ", ".join(quote(f.column) for f in _LOG_FIELDS)
-        one_row = "(" + ", ".join(["%s"] * len(_LOG_FIELDS)) + ")"
+        one_row = "(" + ", ".join([mark] * len(_LOG_FIELDS)) + ")"
         sql = _sql_cache[cache_key] = (
             f"INSERT INTO {quote(CallLog._meta.db_table)} ({columns}) "
-            f"VALUES {', '.join([one_row] * len(rows))}"
+            f"VALUES {', '.join([one_row] * count)}"
         )
-    params = []
-    preparation = _preparation(connection.vendor)
-    for row in rows:
-        for attname, plain, prepare in preparation:
-            value = getattr(row, attname)
-            if not (
-                value is None or type(value) is plain or (plain is str and isinstance(value, str))
-            ):
-                value = prepare(value, connection)
-            params.append(value)
-    return sql, params
+    return sql
 
 
-def orm_values(rows: Sequence[CallLog], connection: Any) -> list[Any]:
+def _values(row: RowValues, connection: Any) -> list[Any]:
+    """One row's values in column order, as the ORM would send them.
+
+    Values that are not plain go through their field's own database preparation, so
+    types come out as the ORM would write them on any backend.
+    """
+    values = []
+    for attname, plain, prepare in _preparation(connection.vendor):
+        value = getattr(row, attname)
+        if not (value is None or type(value) is plain or (plain is str and isinstance(value, str))):
+            value = prepare(value, connection)
+        values.append(value)
+    return values
+
+
+def orm_values(rows: Sequence[RowValues], connection: Any) -> list[Any]:
     """The values the ORM itself would send for `rows` (what `_insert_sql` must match)."""
     return [
         field.get_db_prep_save(getattr(row, field.attname), connection)
