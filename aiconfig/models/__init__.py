@@ -26,6 +26,7 @@ from aiconfig.models.tokens import ApiToken
 from aiconfig.models.usage import LATENCY_BUCKETS, LATENCY_STEPS_PER_DOUBLING, UsageRollup
 from aiconfig.models.usage_daily import (
     UsageDaily,
+    UsageDailyByModel,
     UsageDailyCaller,
     UsageDailyDone,
     UsageDailyRoute,
@@ -54,6 +55,7 @@ __all__ = [
     "TaskFallback",
     "TaskType",
     "UsageDaily",
+    "UsageDailyByModel",
     "UsageDailyCaller",
     "UsageDailyDone",
     "UsageDailyRoute",

@@ -38,9 +38,9 @@ class UsageDailyRoute(models.Model):
     """The hourly usage rollup summed per UTC day, task, provider and model.
 
     `UsageDaily` without the outcome: half its rows, for the reads that need the
-    latency histogram (161 columns) but not the outcome, the costliest there are:
-    percentiles per route, and per model and day. Its key's index serves the
-    per-day reads in order, the second index the per-route ones.
+    latency histogram (161 columns) but not the outcome, the costliest there are
+    (percentiles per route), and cost per day and task. Its second index serves the
+    per-route reads in order.
     """
 
     day = models.DateField()
@@ -62,6 +62,28 @@ class UsageDailyRoute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.task} {self.provider}/{self.model}"
+
+
+class UsageDailyByModel(models.Model):
+    """The hourly usage rollup summed per UTC day, provider and model.
+
+    For the latency per model and day (the Usage page's chart and its table): a
+    dozen rows a day where `UsageDailyRoute` has one per task too.
+    """
+
+    day = models.DateField()
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "provider", "model"], name="usage_daily_by_model_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.provider}/{self.model}"
 
 
 class UsageDailyCaller(models.Model):
@@ -102,8 +124,7 @@ class UsageDailyDone(models.Model):
 
 
 # The same counters (BigIntegerField) and histogram columns (IntegerField) as the rollup
-# (its user is a key part: UsageDaily and UsageDailyRoute do not keep it,
-# UsageDailyCaller declares it).
+# (its user is a key part: only UsageDailyCaller keeps it, and declares it).
 for _field in UsageRollup._meta.concrete_fields:
     if _field.primary_key or _field.name == "user_id":
         continue
@@ -116,6 +137,7 @@ for _field in UsageRollup._meta.concrete_fields:
     )
     UsageDaily.add_to_class(_field.name, _copy(default=0, db_default=0))
     UsageDailyRoute.add_to_class(_field.name, _copy(default=0, db_default=0))
+    UsageDailyByModel.add_to_class(_field.name, _copy(default=0, db_default=0))
     if _copy is models.BigIntegerField:  # the counters, not the latency histogram
         UsageDailyCaller.add_to_class(_field.name, _copy(default=0, db_default=0))
 del _field, _copy

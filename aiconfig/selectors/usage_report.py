@@ -25,6 +25,7 @@ from aiconfig.models import (
     CallLog,
     CallOutcome,
     UsageDaily,
+    UsageDailyByModel,
     UsageDailyCaller,
     UsageDailyRoute,
     UsageRollup,
@@ -251,6 +252,7 @@ def _as_date(value: Any) -> date:
 # The tables of daily sums, the keys each can be grouped by, and whether it holds the
 # latency histogram (the first that fits serves: the one with the fewest rows).
 _DAILY_TABLES: tuple[tuple[Any, frozenset[str], bool], ...] = (
+    (UsageDailyByModel, frozenset({"day", "provider", "model"}), True),
     (UsageDailyRoute, frozenset({"day", "task", "provider", "model"}), True),
     (UsageDaily, frozenset({"day", "task", "provider", "model", "outcome"}), True),
     (UsageDailyCaller, frozenset({"day", "task", "source", "user_id", "api_token"}), False),

@@ -1,12 +1,13 @@
 """Keeping the daily sums equal to the hourly rollup they sum.
 
-Three tables, each per whole UTC day: `UsageDaily` per task, provider, model and
-outcome; `UsageDailyRoute` per task, provider and model; `UsageDailyCaller` per task,
-source, user and API token. A day is summed once it ended `SETTLED` ago (four
-hours), from the hourly rollup, with one `INSERT ... SELECT ... GROUP BY` per table,
-all in one transaction; `UsageDailyDone` records which days are done (in every table),
-so concurrent readers never sum a day twice. The hourly rows of a summed day change only in two ways, and both forget the
-days they touch, in the same transaction:
+Four tables, each per whole UTC day: `UsageDaily` per task, provider, model and
+outcome; `UsageDailyRoute` per task, provider and model; `UsageDailyByModel` per
+provider and model; `UsageDailyCaller` per task, source, user and API token. A day is
+summed once it ended `SETTLED` ago (four hours), from the hourly rollup (or a table
+summed from it), with one `INSERT ... SELECT ... GROUP BY` per table, all in one
+transaction; `UsageDailyDone` records which days are done (in every table), so
+concurrent readers never sum a day twice. The hourly rows of a summed day change only
+in two ways, and both forget the days they touch, in the same transaction:
 
 - a call-log row of an hour that began `LATE` (three hours) ago or more is written (a
   row kept in the backlog, an import through the services): `late_days` names its
@@ -36,6 +37,7 @@ from aiconfig.latency import hour_of
 from aiconfig.models import (
     CallLog,
     UsageDaily,
+    UsageDailyByModel,
     UsageDailyCaller,
     UsageDailyDone,
     UsageDailyRoute,
@@ -45,11 +47,14 @@ from aiconfig.selectors import last_prune_cutoff
 
 LATE = dt.timedelta(hours=3)
 SETTLED = dt.timedelta(hours=4)
-# Each daily table with the rollup's key columns it keeps (after the day).
-_TABLES = (
-    (UsageDaily, ("task", "provider", "model", "outcome")),
-    (UsageDailyRoute, ("task", "provider", "model")),
-    (UsageDailyCaller, ("task", "source", "user_id", "api_token")),
+# Each daily table, the rollup's key columns it keeps (after the day), and what it is
+# summed from, in this order: the hourly rollup, or a daily table summed before it
+# (the same figures from a few thousand rows instead of hundreds of thousands).
+_TABLES: tuple[tuple[Any, tuple[str, ...], Any], ...] = (
+    (UsageDaily, ("task", "provider", "model", "outcome"), UsageRollup),
+    (UsageDailyRoute, ("task", "provider", "model"), UsageDaily),
+    (UsageDailyByModel, ("provider", "model"), UsageDailyRoute),
+    (UsageDailyCaller, ("task", "source", "user_id", "api_token"), UsageRollup),
 )
 
 
@@ -100,8 +105,6 @@ def sum_settled_days(*, first: dt.date, last: dt.date) -> int:
 
 def _sum_days(*, first: dt.date, last: dt.date, alias: str) -> int:
     connection = connections[alias]
-    quote = connection.ops.quote_name
-    hour = UsageRollup._meta.get_field("hour")
     wanted = (last - first).days
     with transaction.atomic(using=alias):
         done = set(
@@ -113,25 +116,36 @@ def _sum_days(*, first: dt.date, last: dt.date, alias: str) -> int:
         days = [first + dt.timedelta(days=n) for n in range(wanted)]
         todo = _in_step([d for d in days if d not in done], connection)
         for start, end in _runs(todo):
-            low = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
-            high = dt.datetime.combine(end, dt.time.min, tzinfo=dt.UTC)
-            params = [hour.get_db_prep_value(v, connection) for v in (low, high)]
-            for model, keys in _TABLES:
-                summed = _summed(model, keys)
-                key = ", ".join(quote(c) for c in keys)
-                columns = ", ".join(quote(c) for c in summed)
-                sums = ", ".join(f"SUM({quote(c)})" for c in summed)
-                groups = ", ".join(str(n) for n in range(1, len(keys) + 2))
-                sql = (
-                    f"INSERT INTO {quote(model._meta.db_table)} (day, {key}, {columns}) "
-                    f"SELECT {_day_sql(connection.vendor)}, {key}, {sums} "
-                    f"FROM {quote(UsageRollup._meta.db_table)} "
-                    f"WHERE hour >= %s AND hour < %s GROUP BY {groups}"
-                )
-                with connection.cursor() as cursor:
-                    cursor.execute(sql, params)
+            for model, keys, source in _TABLES:
+                _sum_into(model, keys, source, start=start, end=end, connection=connection)
         UsageDailyDone.objects.using(alias).bulk_create([UsageDailyDone(day=d) for d in todo])
     return len(todo)
+
+
+def _sum_into(
+    model: Any, keys: tuple[str, ...], source: Any, *, start: dt.date, end: dt.date, connection: Any
+) -> None:
+    """Sum the days [start, end) of `source` (the hourly rollup or a daily table) into `model`."""
+    quote = connection.ops.quote_name
+    summed = _summed(model, keys)
+    key = ", ".join(quote(c) for c in keys)
+    columns = ", ".join(quote(c) for c in summed)
+    sums = ", ".join(f"SUM({quote(c)})" for c in summed)
+    groups = ", ".join(str(n) for n in range(1, len(keys) + 2))
+    if source is UsageRollup:
+        day, column = _day_sql(connection.vendor), "hour"
+        bounds = [dt.datetime.combine(d, dt.time.min, tzinfo=dt.UTC) for d in (start, end)]
+    else:
+        day = column = "day"
+        bounds = [start, end]
+    field = source._meta.get_field(column)
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} (day, {key}, {columns}) "
+        f"SELECT {day}, {key}, {sums} FROM {quote(source._meta.db_table)} "
+        f"WHERE {column} >= %s AND {column} < %s GROUP BY {groups}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_value(v, connection) for v in bounds])
 
 
 def _in_step(days: list[dt.date], connection: Any) -> list[dt.date]:
@@ -187,7 +201,7 @@ def _runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
 
 def forget_days(*, since: dt.datetime | None, using: str) -> None:
     """Drop the daily sums from the day `since` falls in (all when None), e.g. before a rebuild."""
-    for model in (*(table for table, _ in _TABLES), UsageDailyDone):
+    for model in (*(table for table, _, _ in _TABLES), UsageDailyDone):
         rows = model.objects.using(using)
         if since is not None:
             rows = rows.filter(day__gte=since.astimezone(dt.UTC).date())
@@ -202,7 +216,7 @@ def forget_statements(days: list[dt.date], *, connection: Any) -> list[tuple[str
     marks = ", ".join(["%s"] * len(days))
     return [
         (f"DELETE FROM {quote(table)} WHERE day IN ({marks})", values)
-        for table in [*(model._meta.db_table for model, _ in _TABLES), _DONE_TABLE]
+        for table in [*(model._meta.db_table for model, _, _ in _TABLES), _DONE_TABLE]
     ]
 
 
