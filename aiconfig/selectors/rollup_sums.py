@@ -47,6 +47,9 @@ def summed_rows(
     an hourly part by a local day other than UTC's, it goes through the ORM, which
     converts both.
     """
+    if task and not _has_task(part.model):
+        # SQLite would read an unknown "task" as a string literal and match nothing.
+        raise ValueError(f"{part.model.__name__} has no task to filter by.")
     connection = connections[router.db_for_read(part.model)]
     by_day = "day" in by and part.column == "hour"
     if "hour" in by or (by_day and not days_by_substring(part.model)):
@@ -80,6 +83,10 @@ def summed_rows(
         return rows  # SQLite sums integers as integers (the columns are never NULL)
     width = len(keys)  # PostgreSQL sums bigints as numeric (Decimal)
     return [(*row[:width], *(int(v or 0) for v in row[width:])) for row in rows]
+
+
+def _has_task(model: Any) -> bool:
+    return any(f.name == "task" for f in model._meta.concrete_fields)
 
 
 def _summed_rows_orm(

@@ -219,20 +219,21 @@ def grouped_usage(
 def _rollup_parts(window: UsageWindow, *, by: Sequence[str], latency: bool) -> list[RollupPart]:
     """The parts the window's whole hours are read from.
 
-    Grouped by no more than the key of a table of daily sums (`_DAILY_TABLES`), whole
-    summed days come from it (a few thousand rows for 90 days) and the other hours from
-    the hourly rollup; else all from the hourly. Days are UTC days: grouped by day,
-    the daily sums serve only when the server's time zone is UTC.
+    Grouped (and filtered) by no more than the key of a table of daily sums
+    (`_DAILY_TABLES`), whole summed days come from it (a few thousand rows for 90 days)
+    and the other hours from the hourly rollup; else all from the hourly. Days are UTC
+    days: grouped by day, the daily sums serve only when the server's time zone is UTC.
     """
     assert window.first_hour is not None
     assert window.last_hour is not None
     parts: list[RollupPart] = []
     ranges: list[tuple[datetime | None, datetime]] = [(window.first_hour, window.last_hour)]
+    needed = {*by, "task"} if window.task else set(by)  # a table filtered by task keeps it
     table = next(
         (
             model
             for model, keys, histogram in _DAILY_TABLES
-            if set(by) <= keys and (histogram or not latency)
+            if needed <= keys and (histogram or not latency)
         ),
         None,
     )
