@@ -28,14 +28,17 @@ class RollupPart:
     high: Any
 
 
-def days_by_substring(model: Any) -> bool:
-    """Whether an hourly rollup row's day can be read as the first 10 characters of its hour.
+def utc_day_sql(vendor: str, column: str = "hour") -> str | None:
+    """SQL for the UTC day of a timestamp column, as a date (PostgreSQL) or its text (SQLite).
 
-    On SQLite in UTC (the default) it can: hours are stored as UTC text. There
-    TruncDate calls a Python function once per row, a fifth of a 90-day page's time.
+    On SQLite, Django stores UTC text 'YYYY-MM-DD HH:MM:SS': its first 10 characters
+    (TruncDate would call a Python function once per row). None elsewhere.
     """
-    vendor = connections[router.db_for_read(model)].vendor
-    return vendor == "sqlite" and timezone.get_current_timezone_name() == "UTC"
+    if vendor == "postgresql":
+        return f"CAST({column} AT TIME ZONE 'UTC' AS date)"
+    if vendor == "sqlite":
+        return f"SUBSTR({column}, 1, 10)"
+    return None
 
 
 def summed_rows(
@@ -51,14 +54,12 @@ def summed_rows(
         # SQLite would read an unknown "task" as a string literal and match nothing.
         raise ValueError(f"{part.model.__name__} has no task to filter by.")
     connection = connections[router.db_for_read(part.model)]
-    by_day = "day" in by and part.column == "hour"
-    if "hour" in by or (by_day and not days_by_substring(part.model)):
-        return _summed_rows_orm(part, by=by, columns=columns, task=task)
     quote = connection.ops.quote_name
-    keys = [
-        f"SUBSTR({quote('hour')}, 1, 10)" if name == "day" and by_day else quote(name)
-        for name in by
-    ]
+    by_day = "day" in by and part.column == "hour"
+    day = utc_day_sql(connection.vendor, quote("hour"))
+    if "hour" in by or (by_day and (day is None or timezone.get_current_timezone_name() != "UTC")):
+        return _summed_rows_orm(part, by=by, columns=columns, task=task)
+    keys = [day if name == "day" and by_day else quote(name) for name in by]
     field = part.model._meta.get_field(part.column)
     where, params = [], []
     for operator, bound in ((">=", part.low), ("<", part.high)):

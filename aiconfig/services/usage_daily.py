@@ -44,6 +44,7 @@ from aiconfig.models import (
     UsageRollup,
 )
 from aiconfig.selectors import last_prune_cutoff
+from aiconfig.selectors.rollup_sums import utc_day_sql
 
 LATE = dt.timedelta(hours=3)
 SETTLED = dt.timedelta(hours=4)
@@ -76,12 +77,6 @@ def late_days(hours: Iterable[dt.datetime], *, now: float) -> list[dt.date]:
     """The UTC days of rollup hours that began `LATE` ago or more (their daily sums must go)."""
     limit = dt.datetime.fromtimestamp(now, tz=dt.UTC) - LATE
     return sorted({hour.astimezone(dt.UTC).date() for hour in hours if hour < limit})
-
-
-def _day_sql(vendor: str, column: str = "hour") -> str:
-    if vendor == "postgresql":
-        return f"CAST({column} AT TIME ZONE 'UTC' AS date)"
-    return f"SUBSTR({column}, 1, 10)"  # SQLite: Django's UTC text 'YYYY-MM-DD HH:MM:SS'
 
 
 def sum_settled_days(*, first: dt.date, last: dt.date) -> int:
@@ -133,7 +128,7 @@ def _sum_into(
     sums = ", ".join(f"SUM({quote(c)})" for c in summed)
     groups = ", ".join(str(n) for n in range(1, len(keys) + 2))
     if source is UsageRollup:
-        day, column = _day_sql(connection.vendor), "hour"
+        day, column = utc_day_sql(connection.vendor), "hour"
         bounds = [dt.datetime.combine(d, dt.time.min, tzinfo=dt.UTC) for d in (start, end)]
     else:
         day = column = "day"
@@ -169,7 +164,7 @@ def _in_step(days: list[dt.date], connection: Any) -> list[dt.date]:
     ):
         field = model._meta.get_field(column)
         sql = (
-            f"SELECT {_day_sql(connection.vendor, column)}, {total} "
+            f"SELECT {utc_day_sql(connection.vendor, column)}, {total} "
             f"FROM {quote(model._meta.db_table)} WHERE {quote(column)} >= %s "
             f"AND {quote(column)} < %s GROUP BY 1"
         )
