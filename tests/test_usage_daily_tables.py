@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
+from aiconfig import selectors
 from aiconfig.latency import BUCKET_COLUMNS
 from aiconfig.models import (
     CallLog,
@@ -29,6 +30,7 @@ from aiconfig.models import (
     UsageDailyDone,
     UsageDailyRoute,
 )
+from aiconfig.selectors.rollup_sums import occupied_span
 from aiconfig.selectors.usage_report import SUM_FIELDS, Figures, grouped_usage, usage_window
 from aiconfig.services.calls import log_insert
 from aiconfig.services.rollup import KEY_FIELDS, rebuild_rollup, summed
@@ -207,3 +209,27 @@ def test_figures_add_every_field_in_the_order_the_reads_fill_them() -> None:
     total.add(one)
     assert [getattr(total, n) for n in names] == [2 * getattr(one, n) for n in names]
     assert total.buckets == [2, 4]
+
+
+@pytest.mark.django_db
+def test_reading_only_the_occupied_buckets_gives_the_same_histograms(users: list[Any]) -> None:
+    for days_ago in range(1, 5):
+        CallLog.objects.bulk_create(_calls(30, days_ago=days_ago, seed=20 + days_ago, users=users))
+    rebuild_rollup()
+    since = timezone.now() - timedelta(days=6)
+    sum_days_for_report(since=since)
+    window = usage_window(since=since, until=timezone.now(), task=None)
+    by = ("day", "provider", "model")
+    whole = Figures()
+    for figures in grouped_usage(window, by=(), latency=True).values():
+        whole.add(figures)
+    span = occupied_span(whole.buckets)
+    assert span is not None
+    assert span[1] - span[0] < len(BUCKET_COLUMNS)
+    full = grouped_usage(window, by=by, latency=True)
+    assert grouped_usage(window, by=by, latency=True, span=span) == full
+    # A span that misses counts (a call logged since it was read) is noticed: the
+    # buckets no longer add up to the attempts, and the part is read in full.
+    narrow = (span[0] + 1, span[1])
+    assert grouped_usage(window, by=by, latency=True, span=narrow) == full
+    assert selectors.usage_summary(since=since, span=narrow) == selectors.usage_summary(since=since)

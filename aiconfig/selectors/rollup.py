@@ -14,9 +14,9 @@ from decimal import Decimal
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from aiconfig.latency import BUCKET_COLUMNS, histogram_percentile, hour_of, latency_bucket
+from aiconfig.latency import histogram_percentile, hour_of, latency_bucket
 from aiconfig.models import CallLog, CallOutcome, ConfigChange, UsageDailyRoute, UsageRollup
-from aiconfig.selectors.rollup_sums import RollupPart, summed_rows
+from aiconfig.selectors.rollup_sums import RollupPart, summed_rows_with_histogram
 from aiconfig.selectors.usage import (
     FAILED_OUTCOMES,
     UsageRow,
@@ -32,8 +32,12 @@ def usage_summary(
     since: datetime | None = None,
     until: datetime | None = None,
     task: str | None = None,
+    span: tuple[int, int] | None = None,
 ) -> list[UsageRow]:
     """Calls, errors, fallbacks, tokens, cost and latency percentiles per task/provider/model.
+
+    `span`: the latency buckets the period's whole histogram holds counts in, when the
+    caller read it already (`rollup_sums.summed_rows_with_histogram`).
 
     Whole hours come from the usage rollup, the partial hours at either end from the
     call log, so counts and cost are exactly the log's; percentiles of keys the rollup
@@ -49,7 +53,7 @@ def usage_summary(
     if not _rollup_in_step(first_hour, last_hour, task):
         return _usage_summary_from_log(since=since, until=until, task=task)
     return _usage_summary_from_rollup(
-        since=since, end=end, first_hour=first_hour, last_hour=last_hour, task=task
+        since=since, end=end, first_hour=first_hour, last_hour=last_hour, task=task, span=span
     )
 
 
@@ -188,6 +192,7 @@ def _usage_summary_from_rollup(
     first_hour: datetime | None,
     last_hour: datetime,
     task: str | None,
+    span: tuple[int, int] | None,
 ) -> list[UsageRow]:
     keys = ("task", "provider", "model")
     # Whole summed days from UsageDailyRoute, the other whole hours from the hourly rollup.
@@ -223,7 +228,9 @@ def _usage_summary_from_rollup(
     for values in (
         values
         for part in parts
-        for values in summed_rows(part, by=keys, columns=(*names[3:], *BUCKET_COLUMNS), task=task)
+        for values in summed_rows_with_histogram(
+            part, by=keys, counters=names[3:], task=task, span=span
+        )
     ):
         row = dict(zip(names, values[:width], strict=True))
         entry = sums.setdefault((row["task"], row["provider"], row["model"]), _Sums())

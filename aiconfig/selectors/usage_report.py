@@ -31,7 +31,7 @@ from aiconfig.models import (
     UsageRollup,
 )
 from aiconfig.selectors.rollup import ROLLUP_COST_UNITS, _ceil_hour, _hour_ranges, _rollup_in_step
-from aiconfig.selectors.rollup_sums import RollupPart, summed_rows
+from aiconfig.selectors.rollup_sums import RollupPart, summed_rows, summed_rows_with_histogram
 from aiconfig.selectors.usage import FAILED_OUTCOMES, is_last_attempt
 from aiconfig.selectors.usage_daily import daily_run
 
@@ -184,21 +184,32 @@ def usage_window(*, since: datetime, until: datetime, task: str | None = None) -
 
 
 def grouped_usage(
-    window: UsageWindow, *, by: Sequence[str], latency: bool = False
+    window: UsageWindow,
+    *,
+    by: Sequence[str],
+    latency: bool = False,
+    span: tuple[int, int] | None = None,
 ) -> dict[tuple[Any, ...], Figures]:
     """The window's figures per group of `by` (see `DIMENSIONS`); () for the totals.
 
-    `latency`: also sum the latency histogram (161 columns: ask only where needed).
+    `latency`: also sum the latency histogram (161 columns: ask only where needed);
+    `span`: the buckets the window's whole histogram holds counts in, if known
+    (`rollup_sums.summed_rows_with_histogram`).
     """
     unknown = set(by) - DIMENSIONS
     if unknown:
         raise ValueError(f"Cannot group usage by {', '.join(sorted(unknown))}.")
     groups: dict[tuple[Any, ...], Figures] = {}
     if window.first_hour is not None:
-        columns = SUM_FIELDS + (BUCKET_COLUMNS if latency else ())
         width, counted = len(by), len(SUM_FIELDS)
         for part in _rollup_parts(window, by=by, latency=latency):
-            for row in summed_rows(part, by=by, columns=columns, task=window.task):
+            if latency:
+                rows = summed_rows_with_histogram(
+                    part, by=by, counters=SUM_FIELDS, task=window.task, span=span
+                )
+            else:
+                rows = summed_rows(part, by=by, columns=SUM_FIELDS, task=window.task)
+            for row in rows:
                 figures = Figures(*row[width : width + counted])
                 if latency:
                     figures.buckets = list(row[width + counted :])
