@@ -6,8 +6,10 @@ Plain arithmetic, shared by the writer (`aiconfig.services.rollup`) and the read
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
+import itertools
 import math
 import struct
 from collections.abc import Sequence
@@ -76,13 +78,12 @@ def histogram_percentile(counts: Sequence[int], fraction: float) -> float | None
     The same rank as `selectors.percentile` on the raw values, so the answer is that
     value's bucket: within 4.5% of it from 1 ms up.
     """
-    total = sum(counts)
+    # Running totals and a binary search, both in C: a 90-day Usage page asks this of
+    # thousands of 161-bucket histograms.
+    running = list(itertools.accumulate(counts))
+    total = running[-1] if running else 0
     if total <= 0:
         return None
     rank = max(1, math.ceil(fraction * total))
-    seen = 0
-    for bucket, count in enumerate(counts):
-        seen += count
-        if seen >= rank:
-            return bucket_value(bucket)
-    return bucket_value(len(counts) - 1)
+    # The first bucket whose running total reaches the rank.
+    return bucket_value(min(bisect.bisect_left(running, rank), len(running) - 1))

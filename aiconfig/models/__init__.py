@@ -24,7 +24,13 @@ from aiconfig.models.history import ConfigChange
 from aiconfig.models.playground import PlaygroundImage, PlaygroundRun
 from aiconfig.models.tokens import ApiToken
 from aiconfig.models.usage import LATENCY_BUCKETS, LATENCY_STEPS_PER_DOUBLING, UsageRollup
-from aiconfig.models.usage_daily import UsageDaily, UsageDailyDone
+from aiconfig.models.usage_daily import (
+    UsageDaily,
+    UsageDailyByModel,
+    UsageDailyCaller,
+    UsageDailyDone,
+    UsageDailyRoute,
+)
 
 __all__ = [
     "LATENCY_BUCKETS",
@@ -49,6 +55,9 @@ __all__ = [
     "TaskFallback",
     "TaskType",
     "UsageDaily",
+    "UsageDailyByModel",
+    "UsageDailyCaller",
     "UsageDailyDone",
+    "UsageDailyRoute",
     "UsageRollup",
 ]

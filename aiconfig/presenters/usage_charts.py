@@ -121,29 +121,34 @@ def charts(
             )
         )
     models = sorted({(p, m) for _, p, m in latency_by_model})
+    # Each step and model's percentiles once, for the chart and the table alike.
+    percentiles = {
+        key: (figures.percentile(0.50), figures.percentile(0.95))
+        for key, figures in latency_by_model.items()
+    }
     latency_series = []
     latency_rows = []
     for provider, model in models:
         p50s, p95s = [], []
         for moment in axis:
-            figures = latency_by_model.get((moment, provider, model))
-            p50 = figures.percentile(0.50) if figures else None
-            p95 = figures.percentile(0.95) if figures else None
+            p50, p95 = percentiles.get((moment, provider, model), (None, None))
             p50s.append(None if p50 is None else round(p50, 1))
             p95s.append(None if p95 is None else round(p95, 1))
         latency_series.append({"label": f"{provider}/{model}", "p50": p50s, "p95": p95s})
     for moment in axis:
+        label = time_label(moment)
         for provider, model in models:
             figures = latency_by_model.get((moment, provider, model))
             if figures is None or not figures.attempts:
                 continue
+            p50, p95 = percentiles[(moment, provider, model)]
             latency_rows.append(
                 LatencyRow(
-                    when=time_label(moment),
+                    when=label,
                     model=f"{provider}/{model}",
                     attempts=figures.attempts,
-                    p50=ms(figures.percentile(0.50)),
-                    p95=ms(figures.percentile(0.95)),
+                    p50=ms(p50),
+                    p95=ms(p95),
                 )
             )
     x = [_epoch(moment) for moment in axis]

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from aiconfig.latency import BUCKET_COLUMNS, histogram_percentile, hour_of, latency_bucket
-from aiconfig.models import CallLog, CallOutcome, ConfigChange, UsageDaily, UsageRollup
+from aiconfig.latency import histogram_percentile, hour_of, latency_bucket
+from aiconfig.models import CallLog, CallOutcome, ConfigChange, UsageDailyRoute, UsageRollup
+from aiconfig.selectors.rollup_sums import RollupPart, summed_rows_with_histogram
 from aiconfig.selectors.usage import (
     FAILED_OUTCOMES,
     UsageRow,
@@ -32,8 +32,12 @@ def usage_summary(
     since: datetime | None = None,
     until: datetime | None = None,
     task: str | None = None,
+    span: tuple[int, int] | None = None,
 ) -> list[UsageRow]:
     """Calls, errors, fallbacks, tokens, cost and latency percentiles per task/provider/model.
+
+    `span`: the latency buckets the period's whole histogram holds counts in, when the
+    caller read it already (`rollup_sums.summed_rows_with_histogram`).
 
     Whole hours come from the usage rollup, the partial hours at either end from the
     call log, so counts and cost are exactly the log's; percentiles of keys the rollup
@@ -49,7 +53,7 @@ def usage_summary(
     if not _rollup_in_step(first_hour, last_hour, task):
         return _usage_summary_from_log(since=since, until=until, task=task)
     return _usage_summary_from_rollup(
-        since=since, end=end, first_hour=first_hour, last_hour=last_hour, task=task
+        since=since, end=end, first_hour=first_hour, last_hour=last_hour, task=task, span=span
     )
 
 
@@ -127,7 +131,7 @@ def _rollup_in_step(first_hour: datetime | None, last_hour: datetime, task: str 
         after_prune = hour_of(cutoff) + timedelta(hours=1)
         start = after_prune if start is None else max(start, after_prune)
     logged = attempts = 0
-    # Whole days summed in UsageDaily are not compared: they equal their hours by
+    # Whole days in the daily sums are not compared: they equal their hours by
     # construction, and counting the log under them is what made long reports slow.
     # Rows imported into them since are seen by `check` and fixed by a rebuild.
     for low, high in _hour_ranges(start, last_hour):
@@ -163,14 +167,6 @@ def _hour_ranges(
     return ranges
 
 
-def _daily_sums(first_hour: datetime | None, last_hour: datetime) -> Any:
-    """The UsageDaily rows of the summed days within the period (none when there are none)."""
-    days = daily_run(first_hour, last_hour)
-    if days is None:
-        return UsageDaily.objects.none()
-    return UsageDaily.objects.filter(day__gte=days[0].date(), day__lt=days[1].date())
-
-
 @dataclass
 class _Sums:
     """One task/provider/model's figures while they are added up."""
@@ -196,13 +192,16 @@ def _usage_summary_from_rollup(
     first_hour: datetime | None,
     last_hour: datetime,
     task: str | None,
+    span: tuple[int, int] | None,
 ) -> list[UsageRow]:
     keys = ("task", "provider", "model")
-    # Whole summed days from UsageDaily, the other whole hours from the hourly rollup.
-    parts = [_daily_sums(first_hour, last_hour)]
-    for low, high in _hour_ranges(first_hour, last_hour):
-        hours = UsageRollup.objects.filter(hour__lt=high)
-        parts.append(hours if low is None else hours.filter(hour__gte=low))
+    # Whole summed days from UsageDailyRoute, the other whole hours from the hourly rollup.
+    days = daily_run(first_hour, last_hour)
+    parts = [RollupPart(UsageDailyRoute, "day", days[0].date(), days[1].date())] if days else []
+    parts.extend(
+        RollupPart(UsageRollup, "hour", low, high)
+        for low, high in _hour_ranges(first_hour, last_hour)
+    )
     edges = CallLog.objects.filter(created_at__gte=last_hour, created_at__lt=end)
     if since is not None and first_hour is not None and since < first_hour:
         edges = CallLog.objects.filter(
@@ -210,9 +209,9 @@ def _usage_summary_from_rollup(
             | Q(created_at__gte=last_hour, created_at__lt=end)
         )
     if task:
-        parts = [part.filter(task=task) for part in parts]
         edges = edges.filter(task=task)
-    fields = (
+    names = (
+        *keys,
         "attempts",
         "errors",
         "failed_calls",
@@ -220,11 +219,20 @@ def _usage_summary_from_rollup(
         "input_tokens",
         "output_tokens",
         "images",
+        "cost_e8",
+        "priced",
+        "unpriced",
     )
-    annotations: dict[str, Any] = {f: Sum(f) for f in (*fields, "cost_e8", "priced", "unpriced")}
-    annotations.update({column: Sum(column) for column in BUCKET_COLUMNS})
+    width = len(names)
     sums: dict[tuple[str, str, str], _Sums] = {}
-    for row in (r for p in parts for r in p.values(*keys).annotate(**annotations).order_by()):
+    for values in (
+        values
+        for part in parts
+        for values in summed_rows_with_histogram(
+            part, by=keys, counters=names[3:], task=task, span=span
+        )
+    ):
+        row = dict(zip(names, values[:width], strict=True))
         entry = sums.setdefault((row["task"], row["provider"], row["model"]), _Sums())
         entry.calls += row["attempts"] or 0
         entry.errors += row["errors"] or 0
@@ -236,7 +244,7 @@ def _usage_summary_from_rollup(
         entry.cost += Decimal(row["cost_e8"] or 0) / ROLLUP_COST_UNITS
         entry.priced += row["priced"] or 0
         entry.unpriced += row["unpriced"] or 0
-        buckets = [row[column] or 0 for column in BUCKET_COLUMNS]
+        buckets = list(values[width:])
         if entry.buckets is None:
             entry.buckets = buckets
         else:

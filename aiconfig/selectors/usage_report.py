@@ -17,14 +17,21 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connections, router
-from django.db.models import Q, Sum
-from django.db.models.functions import Substr, TruncDate
+from django.db.models import Q
 from django.utils import timezone
 
 from aiconfig.latency import BUCKET_COLUMNS, histogram_percentile, hour_of, latency_bucket
-from aiconfig.models import CallLog, CallOutcome, UsageDaily, UsageRollup
+from aiconfig.models import (
+    CallLog,
+    CallOutcome,
+    UsageDaily,
+    UsageDailyByModel,
+    UsageDailyCaller,
+    UsageDailyRoute,
+    UsageRollup,
+)
 from aiconfig.selectors.rollup import ROLLUP_COST_UNITS, _ceil_hour, _hour_ranges, _rollup_in_step
+from aiconfig.selectors.rollup_sums import RollupPart, summed_rows, summed_rows_with_histogram
 from aiconfig.selectors.usage import FAILED_OUTCOMES, is_last_attempt
 from aiconfig.selectors.usage_daily import daily_run
 
@@ -112,8 +119,22 @@ class Figures:
 
     def add(self, other: Figures) -> None:
         """Add another group's sums (and histogram) to these."""
-        for name in SUM_FIELDS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        # Spelled out, not a loop over SUM_FIELDS: the page adds tens of thousands of
+        # groups, and getattr/setattr by name cost most of the time (a test checks
+        # every field of SUM_FIELDS is added).
+        self.attempts += other.attempts
+        self.calls += other.calls
+        self.errors += other.errors
+        self.failed_calls += other.failed_calls
+        self.fallbacks += other.fallbacks
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+        self.images += other.images
+        self.cost_e8 += other.cost_e8
+        self.priced += other.priced
+        self.unpriced += other.unpriced
         if other.buckets is not None:
             if self.buckets is None:
                 self.buckets = list(other.buckets)
@@ -163,83 +184,91 @@ def usage_window(*, since: datetime, until: datetime, task: str | None = None) -
 
 
 def grouped_usage(
-    window: UsageWindow, *, by: Sequence[str], latency: bool = False
+    window: UsageWindow,
+    *,
+    by: Sequence[str],
+    latency: bool = False,
+    span: tuple[int, int] | None = None,
 ) -> dict[tuple[Any, ...], Figures]:
     """The window's figures per group of `by` (see `DIMENSIONS`); () for the totals.
 
-    `latency`: also sum the latency histogram (161 columns: ask only where needed).
+    `latency`: also sum the latency histogram (161 columns: ask only where needed);
+    `span`: the buckets the window's whole histogram holds counts in, if known
+    (`rollup_sums.summed_rows_with_histogram`).
     """
     unknown = set(by) - DIMENSIONS
     if unknown:
         raise ValueError(f"Cannot group usage by {', '.join(sorted(unknown))}.")
     groups: dict[tuple[Any, ...], Figures] = {}
     if window.first_hour is not None:
-        sums: dict[str, Any] = {name: Sum(name) for name in SUM_FIELDS}
-        if latency:
-            sums.update({column: Sum(column) for column in BUCKET_COLUMNS})
-        for part, plain_days in _rollup_parts(window, by=by):
-            if by:
-                rows = list(part.values(*by).annotate(**sums).order_by())
+        width, counted = len(by), len(SUM_FIELDS)
+        for part in _rollup_parts(window, by=by, latency=latency):
+            if latency:
+                rows = summed_rows_with_histogram(
+                    part, by=by, counters=SUM_FIELDS, task=window.task, span=span
+                )
             else:
-                # One aggregate: `values()` without names would group by every column.
-                total = part.aggregate(**sums)
-                rows = [total] if total["attempts"] is not None else []
+                rows = summed_rows(part, by=by, columns=SUM_FIELDS, task=window.task)
             for row in rows:
-                figures = Figures(**{name: row[name] or 0 for name in SUM_FIELDS})
+                figures = Figures(*row[width : width + counted])
                 if latency:
-                    figures.buckets = [row[column] or 0 for column in BUCKET_COLUMNS]
-                if plain_days:
-                    row["day"] = date.fromisoformat(row["day"])
-                key = tuple(row[name] for name in by)
-                groups.setdefault(key, Figures()).add(figures)
+                    figures.buckets = list(row[width + counted :])
+                key = row[:width]
+                if "day" in by:
+                    at = by.index("day")
+                    key = (*key[:at], _as_date(key[at]), *key[at + 1 :])
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = figures
+                else:
+                    group.add(figures)
     for key, figures in _edge_figures(window.edges, by=by, latency=latency):
         groups.setdefault(key, Figures()).add(figures)
     return groups
 
 
-def _rollup_parts(window: UsageWindow, *, by: Sequence[str]) -> list[tuple[Any, bool]]:
-    """The querysets the window's whole hours are read from, each with its day form.
+def _rollup_parts(window: UsageWindow, *, by: Sequence[str], latency: bool) -> list[RollupPart]:
+    """The parts the window's whole hours are read from.
 
-    Grouped by no more than day, task, provider, model and outcome, in UTC (the days of
-    `UsageDaily`), whole summed days come from the daily sums (a few thousand rows
-    for 90 days) and the other hours from the hourly rollup; else all from the hourly.
+    Grouped (and filtered) by no more than the key of a table of daily sums
+    (`_DAILY_TABLES`), whole summed days come from it (a few thousand rows for 90 days)
+    and the other hours from the hourly rollup; else all from the hourly. Days are UTC
+    days: grouped by day, the daily sums serve only when the server's time zone is UTC.
     """
     assert window.first_hour is not None
-    task = window.task
-    parts: list[tuple[Any, bool]] = []
+    assert window.last_hour is not None
+    parts: list[RollupPart] = []
     ranges: list[tuple[datetime | None, datetime]] = [(window.first_hour, window.last_hour)]
-    if set(by) <= _DAILY_KEYS and timezone.get_current_timezone_name() == "UTC":
+    needed = {*by, "task"} if window.task else set(by)  # a table filtered by task keeps it
+    table = next(
+        (
+            model
+            for model, keys, histogram in _DAILY_TABLES
+            if needed <= keys and (histogram or not latency)
+        ),
+        None,
+    )
+    if table is not None and ("day" not in by or timezone.get_current_timezone_name() == "UTC"):
         days = daily_run(window.first_hour, window.last_hour)
         if days is not None:
-            daily = UsageDaily.objects.filter(day__gte=days[0].date(), day__lt=days[1].date())
-            parts.append((daily.filter(task=task) if task else daily, False))
+            parts.append(RollupPart(table, "day", days[0].date(), days[1].date()))
             ranges = _hour_ranges(window.first_hour, window.last_hour)
-    plain_days = "day" in by and _days_by_substring()
-    for low, high in ranges:
-        rolled = UsageRollup.objects.filter(hour__gte=low, hour__lt=high)
-        if task:
-            rolled = rolled.filter(task=task)
-        if "day" in by:
-            rolled = rolled.annotate(
-                day=Substr("hour", 1, 10)
-                if plain_days
-                else TruncDate("hour", tzinfo=timezone.get_current_timezone())
-            )
-        parts.append((rolled, plain_days))
+    parts.extend(RollupPart(UsageRollup, "hour", low, high) for low, high in ranges)
     return parts
 
 
-_DAILY_KEYS = frozenset({"day", "task", "provider", "model", "outcome"})
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _days_by_substring() -> bool:
-    """Whether a rollup hour's day can be read as the first 10 characters of its text.
-
-    On SQLite in UTC (the default) it can: hours are stored as UTC text. There
-    TruncDate calls a Python function once per row, a fifth of a 90-day page's time.
-    """
-    vendor = connections[router.db_for_read(UsageRollup)].vendor
-    return vendor == "sqlite" and timezone.get_current_timezone_name() == "UTC"
+# The tables of daily sums, the keys each can be grouped by, and whether it holds the
+# latency histogram (the first that fits serves: the one with the fewest rows).
+_DAILY_TABLES: tuple[tuple[Any, frozenset[str], bool], ...] = (
+    (UsageDailyByModel, frozenset({"day", "provider", "model"}), True),
+    (UsageDailyRoute, frozenset({"day", "task", "provider", "model"}), True),
+    (UsageDaily, frozenset({"day", "task", "provider", "model", "outcome"}), True),
+    (UsageDailyCaller, frozenset({"day", "task", "source", "user_id", "api_token"}), False),
+)
 
 
 def _edge_figures(

@@ -1,18 +1,27 @@
-"""Keeping `UsageDaily` (the rollup per whole UTC day) equal to the hourly rollup it sums.
+"""Keeping the daily sums equal to the hourly rollup they sum.
 
-A day is summed once it ended `SETTLED` ago (two days), from the hourly rollup, with
-one `INSERT ... SELECT ... GROUP BY`; `UsageDailyDone` records which days are done, so
+Four tables, each per whole UTC day: `UsageDaily` per task, provider, model and
+outcome; `UsageDailyRoute` per task, provider and model; `UsageDailyByModel` per
+provider and model; `UsageDailyCaller` per task, source, user and API token. A day is
+summed once it ended `SETTLED` ago (four hours), from the hourly rollup (or a table
+summed from it), with one `INSERT ... SELECT ... GROUP BY` per table, all in one
+transaction; `UsageDailyDone` records which days are done (in every table), so
 concurrent readers never sum a day twice. The hourly rows of a summed day change only
 in two ways, and both forget the days they touch, in the same transaction:
 
-- a call-log row older than `LATE` (one day) is written (a row kept in the backlog
-  for long, an import through the services): `late_days` names its day, and
-  `aiconfig.services.rollup_write` deletes that day's sums with the upsert;
+- a call-log row of an hour that began `LATE` (three hours) ago or more is written (a
+  row kept in the backlog, an import through the services): `late_days` names its
+  day, and `aiconfig.services.rollup_write` deletes that day's sums with the upsert;
 - `ai_usage rebuild` recomputes hours: `forget_days` from the first hour it rebuilds.
 
-The day between `LATE` and `SETTLED` is the margin for a write that started before
-its day was summed and commits after. Readers (`aiconfig.selectors.rollup`) read
-summed days from here and every other hour from the hourly rollup.
+The hour between `LATE` and `SETTLED` is the margin for a write that started before
+its day was summed and commits after (a write is one short transaction). Both are
+hours, not days, so that yesterday is summed by 04:00 UTC: reports then read only the
+current day (and yesterday until then) hour by hour, where each hour holds nearly
+every combination of its keys. A call lasting over two hours (or its row held back as
+long) is late, and merely has its day summed again. Readers
+(`aiconfig.selectors.rollup`) read summed days from here and every other hour from
+the hourly rollup.
 """
 
 from __future__ import annotations
@@ -25,16 +34,37 @@ from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from aiconfig.latency import hour_of
-from aiconfig.models import CallLog, UsageDaily, UsageDailyDone, UsageRollup
+from aiconfig.models import (
+    CallLog,
+    UsageDaily,
+    UsageDailyByModel,
+    UsageDailyCaller,
+    UsageDailyDone,
+    UsageDailyRoute,
+    UsageRollup,
+)
 from aiconfig.selectors import last_prune_cutoff
+from aiconfig.selectors.rollup_sums import utc_day_sql
 
-LATE = dt.timedelta(days=1)
-SETTLED = dt.timedelta(days=2)
-_SUMMED = [
-    f.column
-    for f in UsageDaily._meta.concrete_fields
-    if f.name not in {"id", "day", "task", "provider", "model", "outcome"}
-]
+LATE = dt.timedelta(hours=3)
+SETTLED = dt.timedelta(hours=4)
+# Each daily table, the rollup's key columns it keeps (after the day), and what it is
+# summed from, in this order: the hourly rollup, or a daily table summed before it
+# (the same figures from a few thousand rows instead of hundreds of thousands).
+_TABLES: tuple[tuple[Any, tuple[str, ...], Any], ...] = (
+    (UsageDaily, ("task", "provider", "model", "outcome"), UsageRollup),
+    (UsageDailyRoute, ("task", "provider", "model"), UsageDaily),
+    (UsageDailyByModel, ("provider", "model"), UsageDailyRoute),
+    (UsageDailyCaller, ("task", "source", "user_id", "api_token"), UsageRollup),
+)
+
+
+_DONE_TABLE = UsageDailyDone._meta.db_table
+
+
+def _summed(model: type[Any], keys: tuple[str, ...]) -> list[str]:
+    """The columns of a daily table that sum the rollup's (all but its id, day and key)."""
+    return [f.column for f in model._meta.concrete_fields if f.name not in {"id", "day", *keys}]
 
 
 def settled_before(now: dt.datetime | None = None) -> dt.date:
@@ -44,15 +74,9 @@ def settled_before(now: dt.datetime | None = None) -> dt.date:
 
 
 def late_days(hours: Iterable[dt.datetime], *, now: float) -> list[dt.date]:
-    """The UTC days of rollup hours older than `LATE` (whose daily sums must go)."""
+    """The UTC days of rollup hours that began `LATE` ago or more (their daily sums must go)."""
     limit = dt.datetime.fromtimestamp(now, tz=dt.UTC) - LATE
     return sorted({hour.astimezone(dt.UTC).date() for hour in hours if hour < limit})
-
-
-def _day_sql(vendor: str, column: str = "hour") -> str:
-    if vendor == "postgresql":
-        return f"CAST({column} AT TIME ZONE 'UTC' AS date)"
-    return f"SUBSTR({column}, 1, 10)"  # SQLite: Django's UTC text 'YYYY-MM-DD HH:MM:SS'
 
 
 def sum_settled_days(*, first: dt.date, last: dt.date) -> int:
@@ -76,8 +100,6 @@ def sum_settled_days(*, first: dt.date, last: dt.date) -> int:
 
 def _sum_days(*, first: dt.date, last: dt.date, alias: str) -> int:
     connection = connections[alias]
-    quote = connection.ops.quote_name
-    hour = UsageRollup._meta.get_field("hour")
     wanted = (last - first).days
     with transaction.atomic(using=alias):
         done = set(
@@ -89,22 +111,36 @@ def _sum_days(*, first: dt.date, last: dt.date, alias: str) -> int:
         days = [first + dt.timedelta(days=n) for n in range(wanted)]
         todo = _in_step([d for d in days if d not in done], connection)
         for start, end in _runs(todo):
-            low = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
-            high = dt.datetime.combine(end, dt.time.min, tzinfo=dt.UTC)
-            columns = ", ".join(quote(c) for c in _SUMMED)
-            sums = ", ".join(f"SUM({quote(c)})" for c in _SUMMED)
-            sql = (
-                f"INSERT INTO {quote(UsageDaily._meta.db_table)} "
-                f"(day, task, provider, model, outcome, {columns}) "
-                f"SELECT {_day_sql(connection.vendor)}, task, provider, model, outcome, {sums} "
-                f"FROM {quote(UsageRollup._meta.db_table)} "
-                "WHERE hour >= %s AND hour < %s GROUP BY 1, 2, 3, 4, 5"
-            )
-            params = [hour.get_db_prep_value(v, connection) for v in (low, high)]
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
+            for model, keys, source in _TABLES:
+                _sum_into(model, keys, source, start=start, end=end, connection=connection)
         UsageDailyDone.objects.using(alias).bulk_create([UsageDailyDone(day=d) for d in todo])
     return len(todo)
+
+
+def _sum_into(
+    model: Any, keys: tuple[str, ...], source: Any, *, start: dt.date, end: dt.date, connection: Any
+) -> None:
+    """Sum the days [start, end) of `source` (the hourly rollup or a daily table) into `model`."""
+    quote = connection.ops.quote_name
+    summed = _summed(model, keys)
+    key = ", ".join(quote(c) for c in keys)
+    columns = ", ".join(quote(c) for c in summed)
+    sums = ", ".join(f"SUM({quote(c)})" for c in summed)
+    groups = ", ".join(str(n) for n in range(1, len(keys) + 2))
+    if source is UsageRollup:
+        day, column = utc_day_sql(connection.vendor), "hour"
+        bounds = [dt.datetime.combine(d, dt.time.min, tzinfo=dt.UTC) for d in (start, end)]
+    else:
+        day = column = "day"
+        bounds = [start, end]
+    field = source._meta.get_field(column)
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} (day, {key}, {columns}) "
+        f"SELECT {day}, {key}, {sums} FROM {quote(source._meta.db_table)} "
+        f"WHERE {column} >= %s AND {column} < %s GROUP BY {groups}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_value(v, connection) for v in bounds])
 
 
 def _in_step(days: list[dt.date], connection: Any) -> list[dt.date]:
@@ -128,7 +164,7 @@ def _in_step(days: list[dt.date], connection: Any) -> list[dt.date]:
     ):
         field = model._meta.get_field(column)
         sql = (
-            f"SELECT {_day_sql(connection.vendor, column)}, {total} "
+            f"SELECT {utc_day_sql(connection.vendor, column)}, {total} "
             f"FROM {quote(model._meta.db_table)} WHERE {quote(column)} >= %s "
             f"AND {quote(column)} < %s GROUP BY 1"
         )
@@ -160,13 +196,11 @@ def _runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
 
 def forget_days(*, since: dt.datetime | None, using: str) -> None:
     """Drop the daily sums from the day `since` falls in (all when None), e.g. before a rebuild."""
-    sums = UsageDaily.objects.using(using)
-    done = UsageDailyDone.objects.using(using)
-    if since is not None:
-        day = since.astimezone(dt.UTC).date()
-        sums, done = sums.filter(day__gte=day), done.filter(day__gte=day)
-    sums.delete()
-    done.delete()
+    for model in (*(table for table, _, _ in _TABLES), UsageDailyDone):
+        rows = model.objects.using(using)
+        if since is not None:
+            rows = rows.filter(day__gte=since.astimezone(dt.UTC).date())
+        rows.delete()
 
 
 def forget_statements(days: list[dt.date], *, connection: Any) -> list[tuple[str, list[Any]]]:
@@ -177,7 +211,7 @@ def forget_statements(days: list[dt.date], *, connection: Any) -> list[tuple[str
     marks = ", ".join(["%s"] * len(days))
     return [
         (f"DELETE FROM {quote(table)} WHERE day IN ({marks})", values)
-        for table in (UsageDaily._meta.db_table, UsageDailyDone._meta.db_table)
+        for table in [*(model._meta.db_table for model, _, _ in _TABLES), _DONE_TABLE]
     ]
 
 

@@ -15,6 +15,7 @@ from aiconfig.presenters import usage_charts, usage_page
 from aiconfig.presenters.budgets import budget_rows
 from aiconfig.selectors import usage_report
 from aiconfig.selectors.budgets import budget_statuses
+from aiconfig.selectors.rollup_sums import occupied_span
 from aiconfig.selectors.usage_report import Figures, grouped_usage, regroup
 from aiconfig.services.calls import call_log_health
 from aiconfig.services.usage_daily import sum_days_for_report
@@ -53,29 +54,34 @@ def usage_context(filters: UsageFilters) -> dict[str, Any]:
         since=filters.since - filters.length, until=filters.since, task=task
     )
     step = usage_charts.grain(filters.length)
-    # One wide read of the sums; the totals, per-task, per-step and per-model views are
-    # cut from it. Latency histograms (161 columns) only where percentiles are shown.
-    wide_keys = (step, "task", "provider", "model", "outcome")
-    wide = grouped_usage(window, by=wide_keys)
-    by_outcome = regroup(wide, by=wide_keys, into=("outcome",))
-    latency = grouped_usage(window, by=(step, "provider", "model"), latency=True)
-    now = _sum(wide)
-    # The period's percentiles from the per-model histograms already read (161 columns
-    # summed over the whole rollup range is the costliest read there is).
-    now.buckets = _sum(latency).buckets
+    # Two narrow reads of the sums, each a few hundred groups: per step and task (the
+    # cost chart, the per-task table) and per model and outcome (the totals, fallbacks,
+    # caching). One wide read of both keys was thousands of groups to add up in Python.
+    by_step_task = grouped_usage(window, by=(step, "task"))
+    model_keys = ("provider", "model", "outcome")
+    by_model = grouped_usage(window, by=model_keys)
+    by_outcome = regroup(by_model, by=model_keys, into=("outcome",))
+    # Latency histograms (161 columns) only where percentiles are shown. The period's
+    # first (one group, cheap): the buckets it holds counts in are all the per-model and
+    # per-route reads then sum, about half of them.
+    whole = _sum(grouped_usage(window, by=(), latency=True))
+    span = occupied_span(whole.buckets)
+    latency = grouped_usage(window, by=(step, "provider", "model"), latency=True, span=span)
+    now = _sum(by_model)
+    now.buckets = whole.buckets
     served = by_outcome.get((CallOutcome.SUCCESS,), Figures()).fallbacks
     before = _sum(grouped_usage(previous, by=()))
-    by_task = {k[0]: f for k, f in regroup(wide, by=wide_keys, into=("task",)).items()}
+    by_task = {k[0]: f for k, f in regroup(by_step_task, by=(step, "task"), into=("task",)).items()}
     who_keys = ("source", "user_id", "api_token")
     who = grouped_usage(window, by=who_keys)  # few combinations: one read for three tables
     sources = {k[0]: f for k, f in regroup(who, by=who_keys, into=("source",)).items()}
     users = {k[0]: f for k, f in regroup(who, by=who_keys, into=("user_id",)).items()}
     tokens = {k[0]: f for k, f in regroup(who, by=who_keys, into=("api_token",)).items()}
-    rows = selectors.usage_summary(since=filters.since, until=filters.until, task=task)
+    rows = selectors.usage_summary(since=filters.since, until=filters.until, task=task, span=span)
     charts = usage_charts.charts(
         axis=usage_charts.time_axis(since=filters.since, until=filters.until, step=step),
         step=step,
-        cost_by_task=regroup(wide, by=wide_keys, into=(step, "task")),  # type: ignore[arg-type]
+        cost_by_task=by_step_task,  # type: ignore[arg-type]
         latency_by_model=latency,  # type: ignore[arg-type]
     )
     cost = now.cost_usd
@@ -95,7 +101,7 @@ def usage_context(filters: UsageFilters) -> dict[str, Any]:
         ),
         "routes": usage_page.route_lines(rows, since=filters.since, until=filters.until),
         "caching": usage_page.caching(
-            regroup(wide, by=wide_keys, into=("provider", "model")),  # type: ignore[arg-type]
+            regroup(by_model, by=model_keys, into=("provider", "model")),  # type: ignore[arg-type]
             selectors.config_snapshot(),
         ),
         "charts": charts,
