@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from argparse import ArgumentParser
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,9 +24,12 @@ from aiconfig.services.calls import (
     Attempt,
     TaskFailed,
     TaskRun,
+    call_log_health,
+    call_log_problem,
     fan_out,
     run_task,
     stream_text,
+    wait_for_call_log,
 )
 
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
@@ -173,12 +177,20 @@ class Command(BaseCommand):
         if options["compare"]:
             self._compare(task, prompt, as_json=options["json"])
             return
+        before = call_log_health()
         try:
-            if options["stream"] and not options["json"]:
-                run = self._stream(task, prompt)
-            else:
-                run = run_task(task=task, prompt=prompt, source=Channel.CLI)
+            try:
+                if options["stream"] and not options["json"]:
+                    run = self._stream(task, prompt)
+                else:
+                    run = run_task(task=task, prompt=prompt, source=Channel.CLI)
+            finally:
+                # Calls hand their log rows to a writer thread: wait for them, so a row
+                # that could not be written is reported here rather than at exit.
+                log_problem = call_log_problem(since=before, health=wait_for_call_log())
         except TaskFailed as exc:
+            if log_problem:
+                self.stderr.write(f"warning: {log_problem}")
             if options["json"]:
                 self.stdout.write(
                     json.dumps(
@@ -194,7 +206,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         except AIConfigError as exc:
             raise CommandError(str(exc)) from exc
-        if run.log_error:
+        if run.log_error or log_problem:
+            run = replace(run, log_error=run.log_error or log_problem)
             self.stderr.write(f"warning: {run.log_error}")
         paths = self._save_images(run, options["out_dir"])
         if options["json"]:

@@ -39,7 +39,13 @@ from aiconfig.services.calls.fanout import (
     fan_out,
     fan_out_stream,
 )
-from aiconfig.services.calls.log import LogHealth, call_log_health, insert_call_log
+from aiconfig.services.calls.log import (
+    LogHealth,
+    call_log_health,
+    call_log_problem,
+    insert_call_log,
+    wait_for_call_log,
+)
 from aiconfig.services.calls.loop import RETRYABLE
 from aiconfig.services.calls.operations import SLIDES_SCHEMA, SLIDES_SYSTEM
 from aiconfig.services.calls.plan import Step, clear_adapter_cache, get_adapter
@@ -89,6 +95,7 @@ __all__ = [
     "arun_task",
     "astream_text",
     "call_log_health",
+    "call_log_problem",
     "chat",
     "clear_adapter_cache",
     "fan_out",
@@ -102,4 +109,5 @@ __all__ = [
     "run_task",
     "stream_text",
     "test_provider_connection",
+    "wait_for_call_log",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextvars
+import functools
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, router
@@ -36,6 +38,7 @@ from aiconfig.services.calls.log_connections import (
     log_connection,
 )
 from aiconfig.services.calls.log_insert import insert_call_log
+from aiconfig.services.calls.log_writer import wait_for_writes, write_soon
 from aiconfig.services.calls.plan import Step
 from aiconfig.services.calls.results import Attempt, Cancelled
 from aiconfig.services.history import User, known_user
@@ -49,11 +52,13 @@ __all__ = [
     "CallRecord",
     "LogHealth",
     "call_log_health",
+    "call_log_problem",
     "close_log_connections",
     "discard_backlog",
     "flush_backlog",
     "insert_call_log",
     "log_connection",
+    "wait_for_call_log",
     "write_rows",
 ]
 
@@ -152,8 +157,27 @@ class CallRecord:
         return (time.perf_counter() - self.started) * 1000
 
     def write(self) -> str | None:
-        """Write the rows; a failure is returned (and logged, counted, retried), never raised."""
-        return write_rows(self.rows, task=self.task.task, request_id=self.request_id)
+        """Hand the rows to the call-log writer; why they could not be, when known now.
+
+        The writer thread writes them while the caller goes on (`log_writer`); a
+        failure there is logged, counted and retried like any other. Rows are written
+        here and now instead inside a transaction (a test's own, whose rows must roll
+        back with it; or the caller's, where on SQLite they are kept until its write
+        lock is gone and the reason is returned), and on an in-memory SQLite database,
+        whose shared cache locks whole tables without waiting: a write from the
+        writer's connection would make the caller's next write fail at once (Django's
+        live server shares one connection there for the same reason).
+        """
+        rows, task, request_id = self.rows, self.task.task, self.request_id
+        caller = connections[router.db_for_write(CallLog)]
+        if caller.in_atomic_block or _in_memory(caller):
+            return write_rows(rows, task=task, request_id=request_id)
+        write_soon(functools.partial(write_rows, rows, task=task, request_id=request_id))
+        return None
+
+
+def _in_memory(connection: Any) -> bool:
+    return connection.vendor == "sqlite" and connection.is_in_memory_db()
 
 
 # --- rows that could not be written -------------------------------------------------------
@@ -258,6 +282,24 @@ def write_rows(rows: Sequence[RowValues], *, task: str, request_id: uuid.UUID) -
         _start_retrying()
         return f"call log not written yet: {exc} (kept and retried)"
     return None
+
+
+def wait_for_call_log(timeout: float | None = None) -> LogHealth:
+    """Block until the rows of every call ended so far are written (or kept for a retry).
+
+    Calls return before their rows are written (`CallRecord.write`); code that reads
+    the log right after a call (a CLI printing what it logged, a test) waits here.
+    Returns the log's health, whose `delayed_rows` tells whether any could not be.
+    """
+    wait_for_writes(timeout)
+    return call_log_health()
+
+
+def call_log_problem(*, since: LogHealth, health: LogHealth) -> str | None:
+    """Why rows handed over between two health readings were not written, if any were not."""
+    if health.delayed_rows <= since.delayed_rows:
+        return None
+    return f"call log not written yet: {health.last_error} (kept and retried)"
 
 
 def flush_backlog() -> int:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
+
+from aiconfig.services.calls.log_writer import wait_for_writes, write_soon
 
 Write = Callable[[], str | None]
 
@@ -55,10 +57,6 @@ def defer_log_writes() -> list[Write]:
     return pending
 
 
-# One thread, so rows are written in the order their answers were sent.
-_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiconfig-call-log")
-
-
 def _write_all(pending: list[Write]) -> None:
     while pending:
         pending.pop(0)()
@@ -71,11 +69,11 @@ async def write_deferred(pending: list[Write]) -> None:
     one's answer finds them ahead of it; cancelling the wait does not stop them.
     """
     if pending:
-        future = _writer.submit(_write_all, list(pending))
+        future = write_soon(functools.partial(_write_all, list(pending)))
         pending.clear()
         await asyncio.shield(asyncio.wrap_future(future))
 
 
 def wait_for_deferred_writes() -> None:
     """Block until every write queued so far is done (call from a thread, not the loop)."""
-    _writer.submit(lambda: None).result()
+    wait_for_writes()
