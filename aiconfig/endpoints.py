@@ -14,6 +14,7 @@ is sent to which server. So:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
@@ -103,13 +104,19 @@ def key_variable_patterns() -> list[str]:
 
 def key_variable_problem(name: str) -> str | None:
     """Why `name` may not hold a provider key, or None when it may. Blank is allowed."""
+    return _key_variable_problem(name, tuple(key_variable_patterns()))
+
+
+# Asked up to three times per attempt of every call (reading the key, building the
+# client, redacting errors): remembered per name and allowlist, which rarely change.
+@functools.lru_cache(maxsize=256)
+def _key_variable_problem(name: str, patterns: tuple[str, ...]) -> str | None:
     name = name.strip()
     if not name:
         return None
     upper = name.upper()
     if upper in DENIED_KEY_VARIABLES or upper.startswith(DENIED_KEY_PREFIXES):
         return f"{name} is a variable of Django, the operating system or this app, not a key"
-    patterns = key_variable_patterns()
     if not any(fnmatchcase(name, pattern) for pattern in patterns):
         return f"{name} does not match AICONFIG_KEY_VARIABLES ({', '.join(patterns)})"
     return None

@@ -37,13 +37,18 @@ _adapters: OrderedDict[ClientConfig, Adapter] = OrderedDict()
 _adapters_lock = threading.Lock()
 
 
-def get_adapter(*, provider: ProviderInfo, timeout_seconds: float) -> Adapter:
-    """The adapter for a provider as configured now: a changed key or URL builds a new one."""
+def get_adapter(
+    *, provider: ProviderInfo, timeout_seconds: float, api_key: str | bool | None = False
+) -> Adapter:
+    """The adapter for a provider as configured now: a changed key or URL builds a new one.
+
+    `api_key`: the provider's key when the caller has just read it (else read here).
+    """
     config = ClientConfig(
         kind=provider.kind,
         provider_name=provider.name,
         base_url=provider.effective_base_url,
-        api_key=provider.api_key(),
+        api_key=provider.api_key() if api_key is False else api_key,
         timeout_seconds=timeout_seconds,
         key_env=provider.api_key_env or None,
         allow_private_endpoints=allow_private_endpoints(),
@@ -128,14 +133,15 @@ def ready_adapter(step: Step, timeout_seconds: float) -> Adapter:
         raise step.blocked
     provider = step.provider
     assert provider is not None
-    if provider.key_required and provider.api_key() is None:
+    api_key = provider.api_key()
+    if provider.key_required and api_key is None:
         raise ProviderNotInitialized(
             f"Provider not initialized: '{provider.name}' has no API key. "
             f"Set {provider.api_key_env or 'its API key variable'} and restart.",
             provider=provider.name,
             key_env=provider.api_key_env or None,
         )
-    return get_adapter(provider=provider, timeout_seconds=timeout_seconds)
+    return get_adapter(provider=provider, timeout_seconds=timeout_seconds, api_key=api_key)
 
 
 def resolve(task: str) -> tuple[ConfigSnapshot, TaskConfig]:
