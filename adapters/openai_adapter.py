@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import openai
 from openai.types import ImagesResponse
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ._common import (
     Blocking,
@@ -55,6 +55,12 @@ from .errors import AdapterError, InvalidRequest, ProviderError, ProviderNotInit
 from .openai_stream import _aiter_chunks, _ChunkReader, _iter_chunks
 from .openai_wire import _chat_usage, _decode_arguments, _expect, _message_to_wire
 
+# Plain text requests (and streams) go out through the SDK client's own `post`, the
+# call `chat.completions.create` ends in: `create` first walks the body through the
+# parameter types (~0.3 ms of a short request's ~1 ms in the SDK), which changes
+# nothing in a body of plain strings and numbers such as `_text_kwargs` builds. Tool
+# and structured requests, whose bodies carry caller-supplied schemas, keep `create`.
+_CHAT_PATH = "/chat/completions"
 _TOOL_CHOICES = frozenset({"auto", "required", "none"})
 _FINISH_REASONS = {
     "stop": "end",
@@ -176,7 +182,9 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
     def _text(self, ctx: ErrorContext, request: TextRequest) -> Exchange[TextResult]:
         kwargs = self._text_kwargs(request)
         start = time.perf_counter()
-        completion = yield lambda client: client.chat.completions.create(**kwargs)
+        completion = yield lambda client: client.post(
+            _CHAT_PATH, body=kwargs, cast_to=ChatCompletion
+        )
         latency = elapsed_ms(start)
         with reading_response(ctx):
             completion = _expect(ctx, completion, ChatCompletion)
@@ -197,7 +205,16 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         start = time.perf_counter()
-        stream = call_sdk(ctx, lambda: client.chat.completions.create(**kwargs))
+        stream = call_sdk(
+            ctx,
+            lambda: client.post(
+                _CHAT_PATH,
+                body=kwargs,
+                cast_to=ChatCompletion,
+                stream=True,
+                stream_cls=openai.Stream[ChatCompletionChunk],
+            ),
+        )
         if not isinstance(stream, openai.Stream):
             raise ctx.unreadable()
         try:
@@ -216,7 +233,16 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         start = time.perf_counter()
-        stream = await acall_sdk(ctx, client.chat.completions.create(**kwargs))
+        stream = await acall_sdk(
+            ctx,
+            client.post(
+                _CHAT_PATH,
+                body=kwargs,
+                cast_to=ChatCompletion,
+                stream=True,
+                stream_cls=openai.AsyncStream[ChatCompletionChunk],
+            ),
+        )
         if not isinstance(stream, openai.AsyncStream):
             raise ctx.unreadable()
         try:
