@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import openai
 from openai.types import ImagesResponse
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
 from ._common import (
     Blocking,
@@ -53,14 +53,14 @@ from .base import (
 )
 from .errors import AdapterError, InvalidRequest, ProviderError, ProviderNotInitialized
 from .openai_stream import _aiter_chunks, _ChunkReader, _iter_chunks
-from .openai_wire import _chat_usage, _decode_arguments, _expect, _message_to_wire
+from .openai_wire import (
+    _chat_usage,
+    _decode_arguments,
+    _expect,
+    _message_to_wire,
+    post_plain_chat,
+)
 
-# Plain text requests (and streams) go out through the SDK client's own `post`, the
-# call `chat.completions.create` ends in: `create` first walks the body through the
-# parameter types (~0.3 ms of a short request's ~1 ms in the SDK), which changes
-# nothing in a body of plain strings and numbers such as `_text_kwargs` builds. Tool
-# and structured requests, whose bodies carry caller-supplied schemas, keep `create`.
-_CHAT_PATH = "/chat/completions"
 _TOOL_CHOICES = frozenset({"auto", "required", "none"})
 _FINISH_REASONS = {
     "stop": "end",
@@ -182,9 +182,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
     def _text(self, ctx: ErrorContext, request: TextRequest) -> Exchange[TextResult]:
         kwargs = self._text_kwargs(request)
         start = time.perf_counter()
-        completion = yield lambda client: client.post(
-            _CHAT_PATH, body=kwargs, cast_to=ChatCompletion
-        )
+        completion = yield lambda client: post_plain_chat(client, kwargs)
         latency = elapsed_ms(start)
         with reading_response(ctx):
             completion = _expect(ctx, completion, ChatCompletion)
@@ -205,16 +203,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         start = time.perf_counter()
-        stream = call_sdk(
-            ctx,
-            lambda: client.post(
-                _CHAT_PATH,
-                body=kwargs,
-                cast_to=ChatCompletion,
-                stream=True,
-                stream_cls=openai.Stream[ChatCompletionChunk],
-            ),
-        )
+        stream = call_sdk(ctx, lambda: post_plain_chat(client, kwargs, openai.Stream))
         if not isinstance(stream, openai.Stream):
             raise ctx.unreadable()
         try:
@@ -233,16 +222,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         start = time.perf_counter()
-        stream = await acall_sdk(
-            ctx,
-            client.post(
-                _CHAT_PATH,
-                body=kwargs,
-                cast_to=ChatCompletion,
-                stream=True,
-                stream_cls=openai.AsyncStream[ChatCompletionChunk],
-            ),
-        )
+        stream = await acall_sdk(ctx, post_plain_chat(client, kwargs, openai.AsyncStream))
         if not isinstance(stream, openai.AsyncStream):
             raise ctx.unreadable()
         try:
