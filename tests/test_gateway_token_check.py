@@ -25,14 +25,16 @@ from aiconfig.services.tokens import create_token, revoke_token
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_loop_connection() -> None:
-    loop_lookup._connection.close()
-
-
 def on_loop(secret: str) -> tuple[ApiToken | None, int]:
-    found = asyncio.run(loop_lookup.find(secret))
-    assert found is not None, "the lookup should run on the loop on SQLite"
+    async def look() -> tuple[ApiToken | None, int] | None:
+        try:
+            return await loop_lookup.find(secret)
+        finally:
+            # Each asyncio.run is a new loop, and an async connection belongs to its own.
+            await loop_lookup._connection.close()
+
+    found = asyncio.run(look())
+    assert found is not None, "the lookup should run on the loop"
     return found
 
 
@@ -46,19 +48,21 @@ def decide(secret: str, task: str | None = "text") -> object:
 
 
 @pytest.fixture
-def sqlite_only() -> None:
-    if not loop_lookup.on_sqlite():
-        pytest.skip("the lookup runs on the loop on SQLite only")
+def loop_database() -> None:
+    if not loop_lookup.usable():
+        pytest.skip("the lookup runs on the loop on SQLite and PostgreSQL only")
 
 
-def test_a_used_token_is_let_in_on_the_loop_as_the_full_check_lets_it_in(sqlite_only: None) -> None:
+def test_a_used_token_is_let_in_on_the_loop_as_by_the_full_check(
+    loop_database: None,
+) -> None:
     secret = create_token(name="app").secret
     full = authorize(secret=secret, task="text")  # notes "last used"
     config_snapshot()  # the configuration, cached as the first request leaves it
     assert decide(secret) == full
 
 
-def test_revoked_expired_unknown_tokens_are_refused_on_the_loop(sqlite_only: None) -> None:
+def test_revoked_expired_unknown_tokens_are_refused_on_the_loop(loop_database: None) -> None:
     revoked = create_token(name="gone").secret
     revoke_token(name="gone")
     expired = create_token(name="old").secret
@@ -67,7 +71,7 @@ def test_revoked_expired_unknown_tokens_are_refused_on_the_loop(sqlite_only: Non
     assert decide(revoked) == decide(expired) == decide("aic_not-a-token") == 401
 
 
-def test_a_task_outside_the_tokens_list_is_refused_on_the_loop(sqlite_only: None) -> None:
+def test_a_task_outside_the_tokens_list_is_refused_on_the_loop(loop_database: None) -> None:
     secret = create_token(name="narrow", tasks=["text"]).secret
     authorize(secret=secret, task="text")
     config_snapshot()
@@ -80,7 +84,7 @@ def test_a_task_outside_the_tokens_list_is_refused_on_the_loop(sqlite_only: None
     [{"rate_limit_per_minute": 5}, {"monthly_budget_usd": "1"}, {}],
     ids=["rate limit", "budget", "never used"],
 )
-def test_what_needs_the_database_goes_to_the_full_check(sqlite_only: None, limits: dict) -> None:
+def test_what_needs_the_database_goes_to_the_full_check(loop_database: None, limits: dict) -> None:
     secret = create_token(name="limited", **limits).secret
     if limits:
         authorize(secret=secret, task="text")
@@ -88,9 +92,22 @@ def test_what_needs_the_database_goes_to_the_full_check(sqlite_only: None, limit
     assert decide(secret) is None
 
 
-def test_a_broken_loop_connection_sends_one_request_to_the_thread(sqlite_only: None) -> None:
+def test_a_broken_loop_connection_sends_one_request_to_the_thread(loop_database: None) -> None:
     secret = create_token(name="app").secret
-    on_loop(secret)
-    loop_lookup._connection.wrapper.connection.close()  # as a database restart would
-    assert asyncio.run(loop_lookup.find(secret)) is None
-    assert on_loop(secret)[0].name == "app"  # reopened
+
+    async def break_then_look_twice() -> tuple[object, object]:
+        await loop_lookup.find(secret)
+        loop = loop_lookup._connection  # closed under it, as a database restart would
+        if loop.aconn is not None:
+            await loop.aconn.close()
+        else:
+            loop.wrapper.connection.close()
+        try:
+            return await loop_lookup.find(secret), await loop_lookup.find(secret)
+        finally:
+            await loop.close()
+
+    broken, reopened = asyncio.run(break_then_look_twice())
+    assert broken is None
+    assert reopened is not None
+    assert reopened[0].name == "app"
