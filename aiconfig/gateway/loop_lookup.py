@@ -59,14 +59,14 @@ class _LoopConnection:
         params = wrapper.get_connection_params()
         params.pop("cursor_factory", None)  # Django's, for its blocking connection
         self.aconn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
-        self.sql = token_lookup_sql(wrapper)
+        self.sql = token_lookup_sql(db=wrapper)
         self.wrapper = wrapper
 
     def _open_sqlite(self) -> None:
         wrapper = connections.create_connection(DEFAULT_DB_ALIAS)
         wrapper.ensure_connection()
         # The backend's own cursor turns `%s` into sqlite3's `?`; the raw one does not.
-        self.sql = token_lookup_sql(wrapper).replace("%s", "?")
+        self.sql = token_lookup_sql(db=wrapper).replace("%s", "?")
         self.wrapper = wrapper
 
     async def close(self) -> None:
@@ -85,7 +85,7 @@ class _LoopConnection:
             async with self.aconn.cursor() as cursor:
                 await cursor.execute(self.sql, (hash_secret(secret),))
                 row = await cursor.fetchone()
-            return token_from_row(row, self.wrapper)
+            return token_from_row(row=row, db=self.wrapper)
         cursor = self.wrapper.connection.cursor()
         try:
             cursor.execute(self.sql, (hash_secret(secret),))
@@ -94,7 +94,7 @@ class _LoopConnection:
             # Ends the statement, hence the read transaction: the next request must see
             # a revocation committed meanwhile.
             cursor.close()
-        return token_from_row(row, self.wrapper)
+        return token_from_row(row=row, db=self.wrapper)
 
 
 _connection = _LoopConnection()

@@ -76,12 +76,12 @@ def _lookup(db: BaseDatabaseWrapper) -> _Lookup:
     return found
 
 
-def token_lookup_sql(db: BaseDatabaseWrapper) -> str:
+def token_lookup_sql(*, db: BaseDatabaseWrapper) -> str:
     """The statement `find_token_at_version` runs (one `%s`: the secret's hash)."""
     return _lookup(db).sql
 
 
-def token_from_row(row: Sequence[Any], db: BaseDatabaseWrapper) -> tuple[ApiToken | None, int]:
+def token_from_row(*, row: Sequence[Any], db: BaseDatabaseWrapper) -> tuple[ApiToken | None, int]:
     """The token (None for an unknown secret) and the version, from the statement's row,
     each column converted as the ORM would (the backend's and the field's converters)."""
     version = int(row[-1] or 0)
@@ -102,9 +102,9 @@ def find_token_at_version(*, secret: str) -> tuple[ApiToken | None, int]:
     the columns the check reads are loaded; reading another one costs a query.
     """
     with connection.cursor() as cursor:
-        cursor.execute(token_lookup_sql(connection), [hash_secret(secret)])
+        cursor.execute(token_lookup_sql(db=connection), [hash_secret(secret)])
         row = cursor.fetchone()
-    return token_from_row(row, connection)
+    return token_from_row(row=row, db=connection)
 
 
 def list_tokens() -> list[ApiToken]:
