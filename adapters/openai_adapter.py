@@ -53,7 +53,13 @@ from .base import (
 )
 from .errors import AdapterError, InvalidRequest, ProviderError, ProviderNotInitialized
 from .openai_stream import _aiter_chunks, _ChunkReader, _iter_chunks
-from .openai_wire import _chat_usage, _decode_arguments, _expect, _message_to_wire
+from .openai_wire import (
+    _chat_usage,
+    _decode_arguments,
+    _expect,
+    _message_to_wire,
+    post_plain_chat,
+)
 
 _TOOL_CHOICES = frozenset({"auto", "required", "none"})
 _FINISH_REASONS = {
@@ -176,7 +182,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
     def _text(self, ctx: ErrorContext, request: TextRequest) -> Exchange[TextResult]:
         kwargs = self._text_kwargs(request)
         start = time.perf_counter()
-        completion = yield lambda client: client.chat.completions.create(**kwargs)
+        completion = yield lambda client: post_plain_chat(client, kwargs)
         latency = elapsed_ms(start)
         with reading_response(ctx):
             completion = _expect(ctx, completion, ChatCompletion)
@@ -197,7 +203,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         start = time.perf_counter()
-        stream = call_sdk(ctx, lambda: client.chat.completions.create(**kwargs))
+        stream = call_sdk(ctx, lambda: post_plain_chat(client, kwargs, openai.Stream))
         if not isinstance(stream, openai.Stream):
             raise ctx.unreadable()
         try:
@@ -216,7 +222,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
         start = time.perf_counter()
-        stream = await acall_sdk(ctx, client.chat.completions.create(**kwargs))
+        stream = await acall_sdk(ctx, post_plain_chat(client, kwargs, openai.AsyncStream))
         if not isinstance(stream, openai.AsyncStream):
             raise ctx.unreadable()
         try:

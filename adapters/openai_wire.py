@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
 from ._common import (
     ErrorContext,
     int_or_none,
@@ -14,6 +16,26 @@ from .base import (
     Usage,
 )
 from .errors import InvalidRequest, ProviderError
+
+
+def post_plain_chat(client: Any, body: dict[str, Any], stream_cls: Any = None) -> Any:
+    """`client.chat.completions.create(**body)` for a body of plain strings and numbers.
+
+    It goes through the SDK client's own `post`, where `create` ends: `create` first
+    walks the body through the parameter types (~0.3 ms of the ~1 ms the SDK spends on
+    a short request), which changes nothing in such a body; the provider receives the
+    same request. Bodies with caller-supplied parts (tools, schemas) keep `create`.
+    `stream_cls` (`openai.Stream` or `openai.AsyncStream`) asks for a stream.
+    """
+    if stream_cls is None:
+        return client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+    return client.post(
+        "/chat/completions",
+        body=body,
+        cast_to=ChatCompletion,
+        stream=True,
+        stream_cls=stream_cls[ChatCompletionChunk],
+    )
 
 
 def _expect[T](ctx: ErrorContext, value: object, cls: type[T]) -> T:

@@ -102,6 +102,13 @@ def start_uvicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Po
     )
 
 
+def http_parser() -> str:
+    """What uvicorn parses HTTP with: httptools when installed (its `auto`), else h11."""
+    import importlib.util
+
+    return "httptools" if importlib.util.find_spec("httptools") else "h11 (httptools not installed)"
+
+
 def token_in(data: str) -> bool:
     """Whether an SSE chunk of a chat completion carries text."""
     choices = json.loads(data).get("choices") or [{}]
@@ -187,7 +194,8 @@ def main() -> None:
         "OPENAI_API_KEY": "sk-bench-openai-0000",
         "AI_TEXT_PROVIDER": "openai",
         "AI_TEXT_MODEL": "gpt-4.1",
-        "PYTHONPATH": str(ROOT),
+        # The caller's path too, so a package installed beside the venv reaches uvicorn.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input", "-v0"], env=env, check=True, cwd=ROOT)
@@ -234,6 +242,7 @@ def main() -> None:
         load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
         print(f"gateway bench: {args.calls} calls per side, one uvicorn worker, ms")
         print(f"machine: {os.cpu_count()} cores, load average {load} (1, 5, 15 min)")
+        print(f"uvicorn's HTTP parser: {http_parser()}")
         print(f"{'':22} {'direct  med / p95':>17}   {'gateway med / p95':>17}   added med / p95")
         print(line("chat completion", result["d"], result["g"]))
         print(line("stream first token", result["ds"], result["gs"]))

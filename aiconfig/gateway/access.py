@@ -1,22 +1,29 @@
-"""Who may call what: the token check every gateway request starts with (one thread hop)."""
+"""Who may call what: the token check every gateway request starts with.
+
+`authorize` does it all in a thread; `authorize_in_memory` decides from a token row
+read on the event loop (`aiconfig.gateway.loop_lookup`) when nothing else needs the
+database, the common case, so that most requests make no thread hop for it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from aiconfig.gateway.errors import GatewayError
 from aiconfig.gateway.wire import WireRequest
+from aiconfig.models import ApiToken
 from aiconfig.selectors import (
+    cached_snapshot,
     find_token_at_version,
     month_start,
     snapshot_at_version,
     token_month_spend,
 )
 from aiconfig.services.calls.log_later import wait_for_deferred_writes
-from aiconfig.services.tokens import admit
+from aiconfig.services.tokens import admit, may_skip_admit
 from aiconfig.snapshots import ConfigSnapshot
 
 _MISSING = (
@@ -55,17 +62,63 @@ def authorize(*, secret: str, task: str | None) -> Grant:
         raise GatewayError(401, _MISSING, type="authentication_error", code="missing_api_key")
     token, version = find_token_at_version(secret=secret)
     now = timezone.now()
+    token = _valid(token, now)
+    snapshot = snapshot_at_version(version)
+    allowed = _allowed(token, snapshot, task)
+    if task is None:
+        return Grant(token.name, allowed, snapshot)
+    if token.monthly_budget_usd is not None:
+        _check_budget(token, now)
+    wait = admit(token=token)
+    if wait is not None:
+        raise GatewayError(
+            429,
+            f"Rate limit reached: this token may make {token.rate_limit_per_minute} requests "
+            f"a minute. Try again in {wait:.0f} s.",
+            type="rate_limit_error",
+            code="rate_limit_exceeded",
+            retry_after=wait,
+        )
+    return Grant(token.name, allowed, snapshot)
+
+
+def authorize_in_memory(*, token: ApiToken | None, version: int, task: str | None) -> Grant | None:
+    """`authorize` for a token row and version already read, with no database work.
+
+    Refuses (GatewayError) what `authorize` would refuse from the row and the cached
+    configuration alone; returns None when the rest needs the database (configuration
+    not cached at this version, a budget, a rate limit, "last used" to note): the
+    caller then runs `authorize` itself, which reads everything again.
+    """
+    now = timezone.now()
+    token = _valid(token, now)
+    snapshot = cached_snapshot(version=version)
+    if snapshot is None:
+        return None
+    allowed = _allowed(token, snapshot, task)
+    if task is not None and not may_skip_admit(token=token, now=now):
+        return None
+    if task is not None and token.monthly_budget_usd is not None:
+        return None
+    return Grant(token.name, allowed, snapshot)
+
+
+def _valid(token: ApiToken | None, now: datetime) -> ApiToken:
     if (
         token is None
         or token.revoked_at is not None
         or (token.expires_at is not None and token.expires_at <= now)
     ):
         raise GatewayError(401, _INVALID, type="authentication_error", code="invalid_api_key")
-    snapshot = snapshot_at_version(version)
+    return token
+
+
+def _allowed(token: ApiToken, snapshot: ConfigSnapshot, task: str | None) -> tuple[str, ...]:
+    """The tasks the token may call; for a call, 403 or 404 unless `task` is one."""
     known = snapshot.tasks
     allowed = tuple(t for t in (token.tasks or sorted(known)) if t in known)
     if task is None:
-        return Grant(token.name, allowed, snapshot)
+        return allowed
     if token.tasks and task not in token.tasks:
         raise GatewayError(
             403,
@@ -82,29 +135,22 @@ def authorize(*, secret: str, task: str | None) -> Grant:
             code="model_not_found",
             param="model",
         )
-    if token.monthly_budget_usd is not None:
-        wait_for_deferred_writes()  # this process's last calls count too
-        spent = token_month_spend(name=token.name)
-        if spent >= token.monthly_budget_usd:
-            start = month_start(now)
-            following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-            raise GatewayError(
-                429,
-                f"Monthly budget exceeded: this token has spent ${spent.normalize():f} of "
-                f"its ${token.monthly_budget_usd.normalize():f} budget this month; it resets on "
-                f"{following:%Y-%m-%d} (UTC).",
-                type="insufficient_quota",
-                code="budget_exceeded",
-                retry_after=(following - now).total_seconds(),
-            )
-    wait = admit(token=token)
-    if wait is not None:
+    return allowed
+
+
+def _check_budget(token: ApiToken, now: datetime) -> None:
+    assert token.monthly_budget_usd is not None
+    wait_for_deferred_writes()  # this process's last calls count too
+    spent = token_month_spend(name=token.name)
+    if spent >= token.monthly_budget_usd:
+        start = month_start(now)
+        following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
         raise GatewayError(
             429,
-            f"Rate limit reached: this token may make {token.rate_limit_per_minute} requests "
-            f"a minute. Try again in {wait:.0f} s.",
-            type="rate_limit_error",
-            code="rate_limit_exceeded",
-            retry_after=wait,
+            f"Monthly budget exceeded: this token has spent ${spent.normalize():f} of "
+            f"its ${token.monthly_budget_usd.normalize():f} budget this month; it resets on "
+            f"{following:%Y-%m-%d} (UTC).",
+            type="insufficient_quota",
+            code="budget_exceeded",
+            retry_after=(following - now).total_seconds(),
         )
-    return Grant(token.name, allowed, snapshot)

@@ -12,11 +12,13 @@ gateway added to a call. `aiconfig.asgi` sends /v1/ here instead:
   under `make run` and Django's test client, so both paths answer alike;
 - database work runs in one long-lived thread per process (asgiref's shared
   executor), whose connections stay open between requests (a broken one is closed
-  and reopened by the token check): two hops per call, the token check (which also
-  reads the configuration the call then runs on) and the call-log rows, which are
-  handed to a writer thread of their own after the response has been sent and are
-  written before the request ends (`aiconfig.services.calls.log_later`), so neither
-  the client nor the next request's token check waits for a commit;
+  and reopened by the token check): the token check (which also reads the
+  configuration the call then runs on; on SQLite its statement runs on the loop
+  instead, `aiconfig.gateway.loop_lookup`, and only what needs more of the database
+  goes to the thread) and the call-log rows, which are handed to a writer thread of
+  their own after the response has been sent and are written before the request ends
+  (`aiconfig.services.calls.log_later`), so neither the client nor the next request's
+  token check waits for a commit;
 - a client that hangs up before its answer is complete cancels the view's task,
   which closes the provider request and logs the attempt `cancelled`.
 """

@@ -18,6 +18,7 @@ from aiconfig.selectors.changes import (
 )
 from aiconfig.selectors.config import (
     PROVIDER_ROW_FIELDS,
+    cached_snapshot,
     clear_config_cache,
     config_snapshot,
     config_version,
@@ -62,6 +63,7 @@ __all__ = [
     "RollupDrift",
     "UsageRow",
     "_usage_summary_from_log",
+    "cached_snapshot",
     "change_state",
     "change_version",
     "changes_since",

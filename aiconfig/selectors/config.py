@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 
 from aiconfig.exceptions import UnknownTask
 from aiconfig.models import ConfigChange, ModelPrice, Provider, TaskAssignment, TaskType
@@ -161,6 +161,16 @@ def snapshot_at_version(version: int) -> ConfigSnapshot:
         with _cache_lock:
             _cached[key] = snapshot
     return snapshot
+
+
+def cached_snapshot(*, version: int, alias: str = DEFAULT_DB_ALIAS) -> ConfigSnapshot | None:
+    """The configuration this process has cached, if it is at `version`; never a query.
+
+    For code on the event loop, which may not touch Django's connections: None means
+    the caller must go through `snapshot_at_version` (in a thread) to load it.
+    """
+    cached = _cached.get(alias)
+    return cached if cached is not None and cached.version == version else None
 
 
 def clear_config_cache() -> None:

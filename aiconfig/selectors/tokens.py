@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Sum
 from django.db.models.expressions import Col
 from django.utils import timezone
@@ -25,59 +28,83 @@ def find_token(*, secret: str) -> ApiToken | None:
     return ApiToken.objects.filter(secret_hash=hash_secret(secret)).first()
 
 
-def _token_lookup_sql() -> str:
-    token_table = connection.ops.quote_name(ApiToken._meta.db_table)
-    change_table = connection.ops.quote_name(ConfigChange._meta.db_table)
-    columns = ", ".join(f"t.{connection.ops.quote_name(f.column)}" for f in _TOKEN_FIELDS)
-    # One row always: the version, and the token's columns (NULL for an unknown secret).
-    return (
-        f"SELECT {columns}, v.version FROM (SELECT MAX(id) AS version FROM {change_table}) v "
-        f"LEFT JOIN {token_table} t ON t.{connection.ops.quote_name('secret_hash')} = %s"
-    )
+# The columns the gateway's check reads (`aiconfig.gateway.access`, `services.tokens.
+# admit`); the others are left deferred, so converting a row costs half as much.
+_TOKEN_NAMES = (
+    "id",
+    "name",
+    "tasks",
+    "rate_limit_per_minute",
+    "monthly_budget_usd",
+    "expires_at",
+    "revoked_at",
+    "last_used_at",
+)
+_TOKEN_FIELDS = tuple(ApiToken._meta.get_field(name) for name in _TOKEN_NAMES)
 
 
-_TOKEN_FIELDS = tuple(ApiToken._meta.concrete_fields)
-_TOKEN_NAMES = tuple(f.attname for f in _TOKEN_FIELDS)
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """The lookup statement for one backend, and how the ORM converts each column."""
+
+    sql: str
+    converters: tuple[tuple[int, Col, tuple[Any, ...]], ...]
+
+
+_LOOKUPS: dict[str, _Lookup] = {}
+
+
+def _lookup(db: BaseDatabaseWrapper) -> _Lookup:
+    """Built once per backend: quoting the statement costs more than running it."""
+    found = _LOOKUPS.get(db.vendor)
+    if found is None:
+        quote = db.ops.quote_name
+        columns = ", ".join(f"t.{quote(f.column)}" for f in _TOKEN_FIELDS)
+        # One row always: the version, and the token's columns (NULL for an unknown secret).
+        sql = (
+            f"SELECT {columns}, v.version "
+            f"FROM (SELECT MAX(id) AS version FROM {quote(ConfigChange._meta.db_table)}) v "
+            f"LEFT JOIN {quote(ApiToken._meta.db_table)} t ON t.{quote('secret_hash')} = %s"
+        )
+        converters = []
+        for i, field in enumerate(_TOKEN_FIELDS):
+            column = Col(ApiToken._meta.db_table, field)
+            found_here = (*db.ops.get_db_converters(column), *column.get_db_converters(db))
+            if found_here:
+                converters.append((i, column, found_here))
+        found = _LOOKUPS[db.vendor] = _Lookup(sql, tuple(converters))
+    return found
+
+
+def token_lookup_sql(*, db: BaseDatabaseWrapper) -> str:
+    """The statement `find_token_at_version` runs (one `%s`: the secret's hash)."""
+    return _lookup(db).sql
+
+
+def token_from_row(*, row: Sequence[Any], db: BaseDatabaseWrapper) -> tuple[ApiToken | None, int]:
+    """The token (None for an unknown secret) and the version, from the statement's row,
+    each column converted as the ORM would (the backend's and the field's converters)."""
+    version = int(row[-1] or 0)
+    if row[0] is None:  # the primary key: no such token
+        return None, version
+    values = list(row[:-1])
+    for i, column, converters in _lookup(db).converters:
+        for convert in converters:
+            values[i] = convert(values[i], column, db)
+    return ApiToken.from_db(db.alias, _TOKEN_NAMES, values), version
 
 
 def find_token_at_version(*, secret: str) -> tuple[ApiToken | None, int]:
     """`find_token` and `config_version()` in one statement: what every gateway call reads.
 
     The ORM spends ~0.3 ms building and compiling the token query, ten times what
-    running it costs; this plain statement converts each column the way the ORM does
-    (the backend's and the field's converters), so the token comes out the same.
+    running it costs; this plain statement comes out the same (`token_from_row`). Only
+    the columns the check reads are loaded; reading another one costs a query.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_token_lookup_sql(), [hash_secret(secret)])
+        cursor.execute(token_lookup_sql(db=connection), [hash_secret(secret)])
         row = cursor.fetchone()
-    version = int(row[-1] or 0)
-    if row[0] is None:  # the primary key: no such token
-        return None, version
-    values = list(row[:-1])
-    for i, column, converters in _converters():
-        for convert in converters:
-            values[i] = convert(values[i], column, connection)
-    return ApiToken.from_db(connection.alias, _TOKEN_NAMES, values), version
-
-
-_CONVERTERS: dict[str, list[tuple[int, Col, tuple[Any, ...]]]] = {}
-
-
-def _converters() -> list[tuple[int, Col, tuple[Any, ...]]]:
-    """Per column, the converters the ORM would apply on this backend (worked out once)."""
-    found = _CONVERTERS.get(connection.vendor)
-    if found is None:
-        found = []
-        for i, field in enumerate(_TOKEN_FIELDS):
-            column = Col(ApiToken._meta.db_table, field)
-            converters = (
-                *connection.ops.get_db_converters(column),
-                *column.get_db_converters(connection),
-            )
-            if converters:
-                found.append((i, column, converters))
-        _CONVERTERS[connection.vendor] = found
-    return found
+    return token_from_row(row=row, db=connection)
 
 
 def list_tokens() -> list[ApiToken]:

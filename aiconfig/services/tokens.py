@@ -143,6 +143,14 @@ def revoke_token(*, name: str, user: User = None) -> ApiToken:
     return token
 
 
+def may_skip_admit(*, token: ApiToken, now: datetime) -> bool:
+    """Whether `admit` would write nothing for this request (no rate limit, and "last
+    used" noted less than a minute ago), so a check may leave it out."""
+    return token.rate_limit_per_minute is None and (
+        token.last_used_at is not None and now - token.last_used_at < LAST_USED_GRAIN
+    )
+
+
 def admit(*, token: ApiToken) -> float | None:
     """Count one request against the token's rate limit and note it as used.
 
@@ -151,22 +159,23 @@ def admit(*, token: ApiToken) -> float | None:
     and each step is one conditional UPDATE, so all worker processes share the limit.
     """
     now = timezone.now()
-    minute = now.replace(second=0, microsecond=0)
-    rows = ApiToken.objects.filter(pk=token.pk)
     limit = token.rate_limit_per_minute
     if limit is None:
         # "Last used" to the minute: a write per request would put a commit (an fsync
-        # on SQLite) on every call's path for a figure nobody reads to the second.
+        # on SQLite) on every call's path for a figure nobody reads to the second. (The
+        # queryset is built only then: building it costs more than the rest of the check.)
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRAIN:
-            rows.update(last_used_at=now)
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return None
+    minute = now.replace(second=0, microsecond=0)
+    rows = ApiToken.objects.filter
     # Same minute and room left: count it.
-    if rows.filter(window_start=minute, window_count__lt=limit).update(
+    if rows(pk=token.pk, window_start=minute, window_count__lt=limit).update(
         window_count=F("window_count") + 1, last_used_at=now
     ):
         return None
     # A new minute: start the window at one.
     fresh = Q(window_start__isnull=True) | Q(window_start__lt=minute)
-    if rows.filter(fresh).update(window_start=minute, window_count=1, last_used_at=now):
+    if rows(fresh, pk=token.pk).update(window_start=minute, window_count=1, last_used_at=now):
         return None
     return max(1.0, 60 - (now - minute).total_seconds())
