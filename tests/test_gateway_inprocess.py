@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from aiconfig.models import ApiToken, CallLog
+from aiconfig.services.calls import wait_for_call_log
 from aiconfig.services.tokens import create_token
 from tests.fake_provider import FakeProvider
 
@@ -92,6 +93,7 @@ def test_the_development_server_path_serves_v1_and_logs_the_token(wired: FakePro
     )
     assert answer.status_code == 200, answer.content
     assert answer.json()["choices"][0]["message"]["content"]
+    wait_for_call_log()  # the row is written by the call-log writer, after the answer
     rows = CallLog.objects.filter(request_id=answer["x-aiconfig-request-id"])
     assert [(r.source, r.api_token) for r in rows] == [("api", "dev-app")]
     assert ApiToken.objects.get(name="dev-app").last_used_at is not None
