@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,3 +134,29 @@ def test_a_call_beside_another_process_holding_the_write_lock_does_not_wait(
     assert elapsed < unlocked + 10
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM aiconfig_calllog").fetchone()[0] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_returns_without_waiting_for_its_log_row(
+    wired: FakeProvider, backlog: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("an in-memory SQLite database has its rows written inline")
+    held = threading.Event()
+    real_insert = call_log.insert_call_log
+
+    def slow_disk(rows: Any, *, using: Any = None) -> None:
+        held.wait(10)
+        real_insert(rows, using=using)
+
+    monkeypatch.setattr(call_log, "insert_call_log", slow_disk)
+    run = calls.generate_text(prompt="answer first, log after")
+    # The answer is back while its row is still being written...
+    assert run.text.startswith("Hello from")
+    assert run.log_error is None
+    assert not CallLog.objects.exists()
+    # ...and whoever needs the row waits for the writer, not for the provider again.
+    held.set()
+    health = calls.wait_for_call_log()
+    assert health.delayed_rows == calls.call_log_health().delayed_rows
+    assert CallLog.objects.get().request_id == run.request_id

@@ -38,7 +38,7 @@ from aiconfig.services.calls.log_connections import (
     log_connection,
 )
 from aiconfig.services.calls.log_insert import insert_call_log
-from aiconfig.services.calls.log_writer import wait_for_writes, write_soon
+from aiconfig.services.calls.log_writer import on_writer_thread, wait_for_writes, write_soon
 from aiconfig.services.calls.plan import Step
 from aiconfig.services.calls.results import Attempt, Cancelled
 from aiconfig.services.history import User, known_user
@@ -170,7 +170,7 @@ class CallRecord:
         """
         rows, task, request_id = self.rows, self.task.task, self.request_id
         caller = connections[router.db_for_write(CallLog)]
-        if caller.in_atomic_block or _in_memory(caller):
+        if caller.in_atomic_block or _in_memory(caller) or on_writer_thread():
             return write_rows(rows, task=task, request_id=request_id)
         write_soon(functools.partial(write_rows, rows, task=task, request_id=request_id))
         return None

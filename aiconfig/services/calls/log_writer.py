@@ -13,13 +13,22 @@ a writer of its own (the parent's thread does not exist there).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+
+_here = threading.local()
+
+
+def _mark_writer_thread() -> None:
+    _here.writer = True
 
 
 def _new_writer() -> ThreadPoolExecutor:
     # One worker: rows are written in the order their calls ended.
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiconfig-call-log")
+    return ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="aiconfig-call-log", initializer=_mark_writer_thread
+    )
 
 
 _writer = _new_writer()
@@ -31,6 +40,15 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def on_writer_thread() -> bool:
+    """True on the writer thread itself, where a write is done at once, not queued again.
+
+    Queued again, it would land behind a `wait_for_writes` already waiting for this
+    very write, which would return before the rows are in.
+    """
+    return getattr(_here, "writer", False)
 
 
 def write_soon(write: Callable[[], object]) -> Future[object]:
