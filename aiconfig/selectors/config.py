@@ -48,16 +48,9 @@ _cached: dict[str, ConfigSnapshot] = {}
 def config_version() -> int:
     """The id of the newest configuration change (0 before any)."""
     table = connection.ops.quote_name(ConfigChange._meta.db_table)
-    if connection.vendor == "sqlite":
-        # Read before every call: the driver's own execute is a fifth of the
-        # instructions of Django's cursor wrapper around it (~20k against ~95k).
-        connection.ensure_connection()
-        with connection.wrap_database_errors:
-            row = connection.connection.execute(f"SELECT MAX(id) FROM {table}").fetchone()
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT MAX(id) FROM {table}")
-            row = cursor.fetchone()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(id) FROM {table}")
+        row = cursor.fetchone()
     return int(row[0] or 0) if row else 0
 
 
