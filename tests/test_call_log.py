@@ -160,3 +160,28 @@ def test_a_call_returns_without_waiting_for_its_log_row(
     health = calls.wait_for_call_log()
     assert health.delayed_rows == calls.call_log_health().delayed_rows
     assert CallLog.objects.get().request_id == run.request_id
+
+
+@pytest.mark.django_db
+def test_a_call_made_while_the_process_exits_still_answers_and_logs(
+    fake_provider: FakeProvider, manage: Manage
+) -> None:
+    # An atexit handler runs after the writer thread's pool has stopped taking work.
+    env = provider_env(fake_provider)
+    manage("migrate", "--no-input", env=env)
+    code = (
+        "import atexit\n"
+        "from aiconfig.services import calls\n"
+        "def last_words():\n"
+        "    print(calls.generate_text(prompt='goodbye').text)\n"
+        "atexit.register(last_words)\n"
+    )
+    result = manage("shell", "-c", code, env=env)
+    assert "Hello from" in result.stdout, result.stderr
+    counted = manage(
+        "shell",
+        "-c",
+        "from aiconfig.models import CallLog; print(CallLog.objects.count())",
+        env=env,
+    )
+    assert counted.stdout.strip().splitlines()[-1] == "1"

@@ -212,7 +212,11 @@ def check_alerts_soon() -> None:
         if now - _last_check < every:
             return
         _last_check = now
-    threading.Thread(target=_check_in_background, name="aiconfig-alerts", daemon=True).start()
+    checker = threading.Thread(target=_check_in_background, name="aiconfig-alerts", daemon=True)
+    try:
+        checker.start()
+    except RuntimeError:  # the interpreter is shutting down; the next process checks
+        return
 
 
 def _check_in_background() -> None:

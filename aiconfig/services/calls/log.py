@@ -172,7 +172,10 @@ class CallRecord:
         caller = connections[router.db_for_write(CallLog)]
         if caller.in_atomic_block or _in_memory(caller) or on_writer_thread():
             return write_rows(rows, task=task, request_id=request_id)
-        write_soon(functools.partial(write_rows, rows, task=task, request_id=request_id))
+        try:
+            write_soon(functools.partial(write_rows, rows, task=task, request_id=request_id))
+        except RuntimeError:  # the interpreter is shutting down: no new work for threads
+            return write_rows(rows, task=task, request_id=request_id)
         return None
 
 
