@@ -22,7 +22,7 @@ from aiconfig.selectors import (
     snapshot_at_version,
     token_month_spend,
 )
-from aiconfig.services.calls.log_later import wait_for_deferred_writes
+from aiconfig.services.calls.log_writer import wait_for_writes
 from aiconfig.services.tokens import admit, may_skip_admit
 from aiconfig.snapshots import ConfigSnapshot
 
@@ -140,7 +140,7 @@ def _allowed(token: ApiToken, snapshot: ConfigSnapshot, task: str | None) -> tup
 
 def _check_budget(token: ApiToken, now: datetime) -> None:
     assert token.monthly_budget_usd is not None
-    wait_for_deferred_writes()  # this process's last calls count too
+    wait_for_writes()  # this process's last calls count too
     spent = token_month_spend(name=token.name)
     if spent >= token.monthly_budget_usd:
         start = month_start(now)

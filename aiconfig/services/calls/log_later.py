@@ -5,12 +5,12 @@ handler that wants its answer out first (the HTTP gateway's fast path,
 `aiconfig.gateway.handler`) opens a deferral for its task with `defer_log_writes()`;
 calls made inside it queue their writes, and the handler hands them all to the
 call-log writer thread with `write_deferred()` once the response has been sent,
-before the request ends. The writer is a thread of its own so that the next
-requests' token checks (on asgiref's database thread) do not queue behind a
-commit; `wait_for_deferred_writes()` lets a check that needs the rows (a monthly
-budget) wait for them. Nothing is dropped: a failed write goes to the call log's
-backlog as always (`aiconfig.services.calls.log`), and the writer's queue is
-drained before the process exits.
+before the request ends. The writer (`log_writer`) is a thread of its own so that
+the next requests' token checks do not queue behind a commit; its
+`wait_for_writes()` lets a check that needs the rows (a monthly budget) wait for
+them. Nothing is dropped: a failed write goes to the call log's backlog as always
+(`aiconfig.services.calls.log`), and the writer's queue is drained before the
+process exits.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 
-from aiconfig.services.calls.log_writer import wait_for_writes, write_soon
+from aiconfig.services.calls.log_writer import write_soon
 
 Write = Callable[[], str | None]
 
@@ -72,8 +72,3 @@ async def write_deferred(pending: list[Write]) -> None:
         future = write_soon(functools.partial(_write_all, list(pending)))
         pending.clear()
         await asyncio.shield(asyncio.wrap_future(future))
-
-
-def wait_for_deferred_writes() -> None:
-    """Block until every write queued so far is done (call from a thread, not the loop)."""
-    wait_for_writes()
