@@ -227,11 +227,15 @@ def test_alerts_are_checked_after_calls_in_the_background_at_most_once_a_minute(
     spend("text", "0.9")
 
     calls.generate_text(prompt="hello", task="text")
+    calls.wait_for_call_log()
+    [check] = [t for t in started if t.name == "aiconfig-alerts"]
+    # The check reads while no call writes: an in-memory test database's shared cache
+    # fails a reader at once ("table is locked") while another connection writes.
+    check.join(timeout=30)
     calls.generate_text(prompt="hello again", task="text")  # within the minute: no check
+    calls.wait_for_call_log()
 
-    checks = [t for t in started if t.name == "aiconfig-alerts"]
-    assert len(checks) == 1
-    checks[0].join(timeout=30)
+    assert [t for t in started if t.name == "aiconfig-alerts"] == [check]
     [alert] = SentAlert.objects.all()
     assert alert.kind == "budget_warning"
     assert len(mail.outbox) == 1

@@ -30,6 +30,7 @@ from django.db import Error as DatabaseFailure  # DatabaseError and InterfaceErr
 from adapters import AdapterError, Usage, redact
 from aiconfig.log_row import LogRow, RowValues
 from aiconfig.models import CallLog, CallOutcome, Channel
+from aiconfig.services.alerts import check_alerts_soon
 from aiconfig.services.calls.log_connections import (
     _caller_in_transaction,
     _drop_own_connection,
@@ -171,9 +172,13 @@ class CallRecord:
         rows, task, request_id = self.rows, self.task.task, self.request_id
         caller = connections[router.db_for_write(CallLog)]
         if caller.in_atomic_block or _in_memory(caller) or on_writer_thread():
-            return write_rows(rows, task=task, request_id=request_id)
+            return write_rows_then_check_alerts(rows, task=task, request_id=request_id)
         try:
-            write_soon(functools.partial(write_rows, rows, task=task, request_id=request_id))
+            write_soon(
+                functools.partial(
+                    write_rows_then_check_alerts, rows, task=task, request_id=request_id
+                )
+            )
         except RuntimeError:  # the interpreter is shutting down: no new work for threads
             return write_rows(rows, task=task, request_id=request_id)
         return None
@@ -245,6 +250,19 @@ def call_log_health() -> LogHealth:
             pending_rows=len(_backlog.rows),
             last_error=_backlog.last_error,
         )
+
+
+def write_rows_then_check_alerts(
+    rows: Sequence[RowValues], *, task: str, request_id: uuid.UUID
+) -> str | None:
+    """Write rows, then check budgets and alert rules (throttled) on what they now hold.
+
+    Checked after the write, not when the rows are handed over, so a budget crossed
+    by this very call is seen by the check it starts.
+    """
+    log_error = write_rows(rows, task=task, request_id=request_id)
+    check_alerts_soon()  # throttled: a clock read on almost every call
+    return log_error
 
 
 def write_rows(rows: Sequence[RowValues], *, task: str, request_id: uuid.UUID) -> str | None:

@@ -43,7 +43,6 @@ from adapters import (
 from aiconfig.formatting import usd
 from aiconfig.pricing import call_cost
 from aiconfig.selectors.budgets import note_spend, stopping_budget
-from aiconfig.services.alerts import check_alerts_soon
 from aiconfig.services.calls.log import CallRecord
 from aiconfig.services.calls.plan import Step, plan, ready_adapter, wrap_unexpected
 from aiconfig.services.calls.results import (
@@ -264,9 +263,7 @@ class Walk:
         """Write the call's log rows; the reason when they could not be written."""
         if self.defer_log:
             return None
-        log_error = self.record.write()
-        check_alerts_soon()  # throttled: a clock read on almost every call
-        return log_error
+        return self.record.write()  # and checks alerts once the rows are in
 
 
 def retry_delay(error: AdapterError, retry: int) -> float:
