@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,6 +55,13 @@ server = FakeProvider().start()
 print(server.url, flush=True)
 sys.stdin.read()
 """
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A fresh temporary directory for a bench's database, removed when the bench exits."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    return workdir
 
 
 def start_fake_provider() -> tuple[subprocess.Popen[str], str]:
@@ -108,7 +117,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     server, url = start_fake_provider()
-    workdir = Path(tempfile.mkdtemp(prefix="aiconfig-bench-"))
+    workdir = scratch_dir("aiconfig-bench-")
     keys = {"OPENAI_API_KEY": "sk-bench-openai-0000", "ANTHROPIC_API_KEY": "sk-bench-anth-0000"}
     os.environ.update(
         DJANGO_SETTINGS_MODULE="aiconfig.settings",

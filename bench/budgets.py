@@ -14,11 +14,10 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
-from bench.__main__ import figure, start_fake_provider, timed
+from bench.__main__ import figure, scratch_dir, start_fake_provider, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     server, url = start_fake_provider()
-    workdir = Path(tempfile.mkdtemp(prefix="aiconfig-bench-budgets-"))
+    workdir = scratch_dir("aiconfig-bench-budgets-")
     os.environ.update(
         DJANGO_SETTINGS_MODULE="aiconfig.settings",
         DEBUG="0",

@@ -16,12 +16,11 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.__main__ import ROOT, scratch_dir
+
 TASKS = ["text", "image", "video-slides", "agent", "summaries", "tags", "triage", "search"]
 MODELS = [
     ("openai", "gpt-4.1"), ("openai", "gpt-4o-mini"), ("openai", "gpt-4o"),
@@ -99,7 +98,7 @@ def main() -> None:
         help="Keep the rows already in BENCH_DATABASE_URL's call log (no refill).",
     )  # fmt: skip
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="aiconfig-bench-calls-"))
+    workdir = scratch_dir("aiconfig-bench-calls-")
     os.environ.update(
         DJANGO_SETTINGS_MODULE="aiconfig.settings",
         # Development settings: plain static files (no collected manifest) and no

@@ -29,13 +29,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
-from bench.__main__ import ROOT, start_fake_provider
+from bench.__main__ import ROOT, scratch_dir, start_fake_provider
 
 MAKE_TOKEN = (
     "from aiconfig.services.tokens import create_token; print(create_token(name='bench').secret)"
@@ -181,7 +179,7 @@ def main() -> None:
     import openai
 
     fake, fake_url = start_fake_provider()
-    workdir = Path(tempfile.mkdtemp(prefix="aiconfig-bench-gw-"))
+    workdir = scratch_dir("aiconfig-bench-gw-")
     env = {
         **os.environ,
         "DEBUG": "0",

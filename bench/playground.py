@@ -21,13 +21,12 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.__main__ import ROOT, start_fake_provider
+from bench.__main__ import ROOT, scratch_dir, start_fake_provider
 from bench.gateway import pct
 
 # Idempotent, so BENCH_DATABASE_URL may name a database an earlier run used (whose
@@ -210,7 +209,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     fake, fake_url = start_fake_provider()
-    workdir = Path(tempfile.mkdtemp(prefix="aiconfig-bench-pg-"))
+    workdir = scratch_dir("aiconfig-bench-pg-")
     env = {
         **os.environ,
         "DEBUG": "0",

@@ -15,11 +15,9 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.__main__ import ROOT, scratch_dir
 
 
 def main() -> None:
@@ -28,7 +26,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3000, help="Measured rows per side.")
     parser.add_argument("--warmup", type=int, default=200)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="aiconfig-bench-rollup-"))
+    workdir = scratch_dir("aiconfig-bench-rollup-")
     os.environ.update(
         DJANGO_SETTINGS_MODULE="aiconfig.settings",
         DEBUG="0",

@@ -16,13 +16,12 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.__main__ import ROOT, scratch_dir
+
 PLAIN_STATIC = "django.contrib.staticfiles.storage.StaticFilesStorage"
 
 
@@ -32,7 +31,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="Call-log rows to write.")
     parser.add_argument("--repeat", type=int, default=5, help="Timed runs per report.")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="aiconfig-bench-usage-"))
+    workdir = scratch_dir("aiconfig-bench-usage-")
     os.environ.update(
         DJANGO_SETTINGS_MODULE="aiconfig.settings",
         DEBUG="0",
