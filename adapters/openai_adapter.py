@@ -58,6 +58,8 @@ from .openai_wire import (
     _decode_arguments,
     _expect,
     _message_to_wire,
+    json_text,
+    json_usage,
     post_plain_chat,
 )
 
@@ -185,14 +187,14 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         completion = yield lambda client: post_plain_chat(client, kwargs)
         latency = elapsed_ms(start)
         with reading_response(ctx):
-            completion = _expect(ctx, completion, ChatCompletion)
-            choice = completion.choices[0]
+            completion = _expect(ctx, completion, dict)
+            choice = completion["choices"][0]
             return TextResult(
-                text=choice.message.content or "",
-                model=completion.model or request.model,
-                usage=_chat_usage(completion.usage),
+                text=json_text(choice["message"].get("content")),
+                model=json_text(completion.get("model")) or request.model,
+                usage=json_usage(completion.get("usage")),
                 latency_ms=latency,
-                finish_reason=choice.finish_reason,
+                finish_reason=json_text(choice.get("finish_reason")) or None,
             )
 
     def stream_text(self, request: TextRequest) -> TextStream:

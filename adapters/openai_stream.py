@@ -20,7 +20,7 @@ from .base import (
     Usage,
 )
 from .errors import AdapterError, ProviderError
-from .openai_wire import _chat_usage
+from .openai_wire import json_text, json_usage
 
 
 class _ChunkReader:
@@ -35,18 +35,25 @@ class _ChunkReader:
         self.finish_reason: str | None = None
 
     def feed(self, chunk: Any) -> list[str]:
+        """The text deltas of one chunk (a JSON object, see `post_plain_chat`)."""
         texts: list[str] = []
         with reading_response(self.ctx):
-            self.model = chunk.model or self.model
-            if chunk.usage is not None:
-                self.usage = _chat_usage(chunk.usage)
-            for choice in chunk.choices:
-                if choice.index != 0:
+            if not isinstance(chunk, dict):
+                raise TypeError(f"expected a JSON object, got {type(chunk).__name__}")
+            self.model = json_text(chunk.get("model")) or self.model
+            if chunk.get("usage") is not None:
+                self.usage = json_usage(chunk["usage"])
+            for choice in chunk.get("choices") or ():
+                if choice.get("index", 0) != 0:
                     continue
-                if choice.delta is not None and choice.delta.content:
-                    texts.append(choice.delta.content)
-                if choice.finish_reason:
-                    self.finish_reason = choice.finish_reason
+                delta = choice.get("delta")
+                if delta:
+                    text = json_text(delta.get("content"))
+                    if text:
+                        texts.append(text)
+                finish = json_text(choice.get("finish_reason"))
+                if finish:
+                    self.finish_reason = finish
         self.parts.extend(texts)
         return texts
 

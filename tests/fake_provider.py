@@ -646,6 +646,19 @@ class FakeProvider:
         if model == "garbage":
             h.send_bytes(200, b"<html>not json</html>", content_type="text/html")
             return True
+        if model == "odd-shape" and flavor == OPENAI:
+            # JSON, but not the shape of a chat completion: a message that is a string,
+            # streamed content that is a number.
+            if body.get("stream"):
+                h.start_sse()
+                delta = {"index": 0, "delta": {"content": 42}, "finish_reason": None}
+                h.sse(json.dumps({"id": "chatcmpl-odd", "model": model, "choices": [delta]}))
+                h.sse("[DONE]")
+                h.end_sse()
+            else:
+                choice = {"index": 0, "message": "hello", "finish_reason": "stop"}
+                h.send_json(200, {"id": "chatcmpl-odd", "model": model, "choices": [choice]})
+            return True
         flaky = re.fullmatch(r"flaky-(\d+)", model)
         if flaky and count <= int(flaky.group(1)):
             self._error(
@@ -782,7 +795,12 @@ class FakeProvider:
                 {
                     **base,
                     "object": "chat.completion.chunk",
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                    # Some OpenAI-compatible servers leave out a choice's index.
+                    "choices": [
+                        {"delta": delta, "finish_reason": finish_reason}
+                        if base["model"] == "no-index"
+                        else {"index": 0, "delta": delta, "finish_reason": finish_reason}
+                    ],
                 }
             )
 

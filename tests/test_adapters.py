@@ -5,6 +5,7 @@ No Django and no database: run with `pytest tests/test_adapters.py -p no:django`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pickle
 import time
@@ -33,6 +34,7 @@ from adapters import (
     RateLimited,
     StructuredRequest,
     TextRequest,
+    TextResult,
     TextStream,
     TimedOut,
     ToolCall,
@@ -269,6 +271,43 @@ def test_stream_http_error_raises_before_first_delta(
 
     assert info.value.status_code == 500
     only_request(fake_provider)
+
+
+@pytest.mark.parametrize("kind", ["openai", "openai_compatible"])
+def test_json_of_the_wrong_shape_is_unreadable(kind: str, make_adapter: MakeAdapter) -> None:
+    adapter = make_adapter(kind)
+    request = TextRequest(model="odd-shape", prompt="hi")
+    with pytest.raises(ProviderError, match="unreadable response"):
+        adapter.generate_text(request)
+    with pytest.raises(ProviderError, match="unreadable response"):
+        list(adapter.stream_text(request))
+    with pytest.raises(ProviderError, match="unreadable response"):
+        asyncio.run(adapter.agenerate_text(request))
+
+    async def stream_async() -> list[str]:
+        return [delta async for delta in await adapter.astream_text(request)]
+
+    with pytest.raises(ProviderError, match="unreadable response"):
+        asyncio.run(stream_async())
+
+
+@pytest.mark.parametrize("kind", ["openai", "openai_compatible"])
+def test_a_stream_whose_chunks_have_no_index_is_read_whole(
+    kind: str, make_adapter: MakeAdapter
+) -> None:
+    adapter = make_adapter(kind)
+    request = TextRequest(model="no-index", prompt="count these words")
+
+    async def stream_async() -> tuple[list[str], TextResult | None]:
+        stream = await adapter.astream_text(request)
+        deltas = [delta async for delta in stream]
+        return deltas, stream.result
+
+    deltas, result = asyncio.run(stream_async())
+    assert "".join(deltas) == "Hello from no-index: count these words"
+    assert result is not None
+    assert result.finish_reason == "stop"
+    assert result.usage.output_tokens == 6  # words, as the fake counts them
 
 
 @pytest.mark.parametrize("kind", KINDS)
