@@ -9,6 +9,9 @@ does, and then, interleaved, with the official OpenAI SDK on both sides:
    the gateway (task `text` on that provider): token check, rate-limit counter,
    config lookup, the provider call, the log row, the answer;
 2. time to the first streamed token, direct versus through the gateway;
+   both beside the floor: a bare ASGI app under the same uvicorn that forwards the
+   request through the same async SDK and nothing else (`bench.gateway_floor`), so
+   what the gateway adds splits into the extra HTTP hop and our own work;
 3. then uvicorn with four workers, as `make serve` runs it, and 200 clients streaming
    at once (`--streams`), several rounds: errors counted, and the distribution of
    the time to the first token, beside the same crowd streaming from the provider
@@ -46,10 +49,12 @@ def pct(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def line(label: str, direct: list[float], gateway: list[float]) -> str:
-    """One row: median and p95 of each side, and of the paired differences."""
-    added = [g - d for g, d in zip(gateway, direct, strict=True)]
-    cells = [f"{statistics.median(v):7.2f} / {pct(v, 0.95):7.2f}" for v in (direct, gateway, added)]
+def line(label: str, direct: list[float], *sides: list[float]) -> str:
+    """One row: median and p95 of the direct calls, then what each side added to them."""
+    cells = [f"{statistics.median(direct):7.2f} / {pct(direct, 0.95):7.2f}"]
+    for side in sides:
+        added = [s - d for s, d in zip(side, direct, strict=True)]
+        cells.append(f"{statistics.median(added):7.2f} / {pct(added, 0.95):7.2f}")
     return f"{label:22} " + "   ".join(cells)
 
 
@@ -90,9 +95,11 @@ def stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
-def start_uvicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_uvicorn(
+    env: dict[str, str], port: int, workers: int, app: str = "aiconfig.asgi:application"
+) -> subprocess.Popen[bytes]:
     """uvicorn as `make serve` runs it, with `workers` worker processes."""
-    uvicorn = [sys.executable, "-m", "uvicorn", "aiconfig.asgi:application", "--lifespan", "off"]
+    uvicorn = [sys.executable, "-m", "uvicorn", app, "--lifespan", "off"]
     return subprocess.Popen(
         [*uvicorn, "--workers", str(workers), "--port", str(port), "--log-level", "warning"],
         env=env,
@@ -206,10 +213,14 @@ def main() -> None:
         text=True,
     ).stdout.strip()
     url = f"http://127.0.0.1:{args.port}"
+    floor_url = f"http://127.0.0.1:{args.port + 1}"
     server = start_uvicorn(env, args.port, workers=1)
+    floor = start_uvicorn(env, args.port + 1, workers=1, app="bench.gateway_floor:application")
     try:
         wait_for(url, server)
+        wait_for(floor_url, floor)
         direct = openai.OpenAI(base_url=f"{fake_url}/v1", api_key="sk-bench", max_retries=0)
+        bare = openai.OpenAI(base_url=f"{floor_url}/v1", api_key="sk-bench", max_retries=0)
         gateway = openai.OpenAI(base_url=f"{url}/v1", api_key=token, max_retries=0)
         messages = [{"role": "user", "content": "Say hello to the benchmark"}]
 
@@ -229,21 +240,29 @@ def main() -> None:
                     elapsed = (time.perf_counter() - start) * 1000
             return elapsed
 
-        result: dict[str, list[float]] = {k: [] for k in ("d", "g", "ds", "gs")}
+        keys = ("d", "f", "g", "ds", "fs", "gs")
+        result: dict[str, list[float]] = {k: [] for k in keys}
         for i in range(args.warmup + args.calls):
-            d, g = ms(call(direct, "gpt-4.1")), ms(call(gateway, "text"))
-            ds, gs = first_token(direct, "gpt-4.1"), first_token(gateway, "text")
+            d, f, g = ms(call(direct, "gpt-4.1")), ms(call(bare, "x")), ms(call(gateway, "text"))
+            ds, fs = first_token(direct, "gpt-4.1"), first_token(bare, "x")
+            gs = first_token(gateway, "text")
             if i >= args.warmup:
-                for key, value in zip(["d", "g", "ds", "gs"], (d, g, ds, gs), strict=True):
+                for key, value in zip(keys, (d, f, g, ds, fs, gs), strict=True):
                     result[key].append(value)
         stop(server)
+        stop(floor)
         load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
         print(f"gateway bench: {args.calls} calls per side, one uvicorn worker, ms")
         print(f"machine: {os.cpu_count()} cores, load average {load} (1, 5, 15 min)")
         print(f"uvicorn's HTTP parser: {http_parser()}")
-        print(f"{'':22} {'direct  med / p95':>17}   {'gateway med / p95':>17}   added med / p95")
-        print(line("chat completion", result["d"], result["g"]))
-        print(line("stream first token", result["ds"], result["gs"]))
+        print(f"{'med / p95':22} {'direct':>17}   {'floor added':>17}   {'gateway added':>17}")
+        print(line("chat completion", result["d"], result["f"], result["g"]))
+        print(line("stream first token", result["ds"], result["fs"], result["gs"]))
+        above = [g - f for g, f in zip(result["gs"], result["fs"], strict=True)]
+        print(
+            "  the floor is uvicorn and the SDK alone (bench/gateway_floor.py); "
+            f"first token, gateway above the floor: {statistics.median(above):.2f} ms median"
+        )
         added = [g - d for g, d in zip(result["g"], result["d"], strict=True)]
         ttft = [g - d for g, d in zip(result["gs"], result["ds"], strict=True)]
         fast = statistics.median(added) < 3 and pct(added, 0.95) < 5
@@ -272,6 +291,7 @@ def main() -> None:
         print(f"  target: no errors: {verdict(not rows['gateway'][1])}")
     finally:
         stop(server)
+        stop(floor)
         if fake.stdin:
             fake.stdin.close()
         fake.wait(timeout=10)
