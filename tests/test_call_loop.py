@@ -93,7 +93,9 @@ def test_a_provider_that_trickles_or_hangs_is_cut_off_at_the_timeout(
     run = generate(mode, prompt="hello")
     elapsed = time.perf_counter() - started
     assert run.provider == "anthropic"
-    assert elapsed < 1.5  # the 1 s timeout bounds the whole attempt, plus 0.5 s
+    # The 1 s timeout bounds the whole attempt (the trickle would take >10 s, the hang
+    # 30 s); the slack is for a loaded machine.
+    assert elapsed < 3.0
     first, second = rows()
     assert (first.outcome, first.error_kind) == ("timed_out", "timed_out")
     assert "no response within 1 s" in first.error_message
@@ -111,7 +113,7 @@ def test_a_stream_whose_first_token_is_late_falls_back(wired: FakeProvider, mode
     assert run is not None
     assert run.provider == "anthropic"
     assert "".join(parts).startswith("Hello from claude")
-    assert time.perf_counter() - started < 1.5
+    assert time.perf_counter() - started < 3.0  # not the 5-30 s a wait would take
     assert [r.outcome for r in rows()] == ["timed_out", "success"]
 
 
@@ -128,7 +130,7 @@ def test_a_stream_that_stalls_after_its_first_token_ends_with_a_clear_error(
     assert isinstance(error, TaskFailed)
     assert "the stream failed after it had started" in str(error)
     assert "stream stalled (no token for 1 s)" in str(error)
-    assert 0.9 < elapsed < 1.6
+    assert 0.9 < elapsed < 3.0  # the 1 s idle timeout, not the 30 s stall
     [row] = rows()  # no fallback after the first token
     assert (row.outcome, row.error_kind) == ("timed_out", "timed_out")
     assert wait_for(lambda: "stall-after-first" in wired.disconnects)
@@ -143,7 +145,7 @@ def test_cancel_during_a_request_closes_it_and_logs_cancelled(wired: FakeProvide
     started = time.perf_counter()
     with pytest.raises(TaskFailed, match="was cancelled") as excinfo:
         calls.generate_text(prompt="hello", cancel=token)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0  # not the 10 s timeout
     assert excinfo.value.cancelled
     [row] = rows()  # the fallback was not started after the cancel
     assert (row.outcome, row.error_kind) == ("cancelled", "cancelled")
@@ -161,7 +163,7 @@ def test_cancel_during_a_stream_closes_it_and_logs_cancelled(wired: FakeProvider
     started = time.perf_counter()
     with pytest.raises(TaskFailed, match="was cancelled"):
         next(stream)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0  # not the 10 s timeout
     [row] = rows()
     assert row.outcome == "cancelled"
     assert wait_for(lambda: "stall-after-first" in wired.disconnects)
@@ -231,7 +233,7 @@ def test_the_total_time_limit_stops_further_fallbacks(wired: FakeProvider, mode:
     started = time.perf_counter()
     with pytest.raises(TaskFailed) as excinfo:
         generate(mode, prompt="hi")
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 2.5  # the 1.5 s limit, with slack
     assert [(r.model, r.outcome, r.error_kind) for r in rows()] == [
         ("hang", "timed_out", "timed_out"),
         ("trickle-0.05", "timed_out", "timed_out"),  # cut at the limit, not its own timeout
@@ -373,7 +375,7 @@ def test_an_image_download_that_trickles_is_cut_off_at_the_timeout(wired: FakePr
     force("image", "openai", "trickle-image", ("openai", "gpt-image-1"))
     started = time.perf_counter()
     run = calls.generate_image(prompt="a lighthouse")
-    assert time.perf_counter() - started < 1.5
+    assert time.perf_counter() - started < 3.0  # not the 5-30 s a wait would take
     assert run.model == "gpt-image-1"
     assert [r.outcome for r in rows()] == ["timed_out", "success"]
 
@@ -383,7 +385,7 @@ def test_an_anthropic_provider_that_hangs_is_cut_off_too(wired: FakeProvider, mo
     force("text", "anthropic", "hang", ("openai", "gpt-4.1"))
     started = time.perf_counter()
     run = generate(mode, prompt="hello")
-    assert time.perf_counter() - started < 1.5
+    assert time.perf_counter() - started < 3.0  # not the 5-30 s a wait would take
     assert run.provider == "openai"
     assert [r.outcome for r in rows()] == ["timed_out", "success"]
 
@@ -401,7 +403,7 @@ def test_a_reader_leaving_a_fan_out_early_stops_the_routes_still_running(
     assert first.model == "gpt-4.1"
     started = time.perf_counter()
     events.close()  # e.g. the playground page was closed
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0  # not the 10 s timeout
     assert sorted((r.model, r.outcome) for r in rows()) == [
         ("gpt-4.1", "success"),
         ("hang", "cancelled"),
