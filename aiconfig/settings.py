@@ -7,7 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from aiconfig.mail_settings import mailers_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -243,5 +246,9 @@ AICONFIG_BUDGET_CACHE_SECONDS = env.float("AICONFIG_BUDGET_CACHE_SECONDS", defau
 # Alerts are checked after calls at most this often per process (0: only `ai_alerts check`).
 AICONFIG_ALERTS_AFTER_CALLS_SECONDS = env.float("AICONFIG_ALERTS_AFTER_CALLS_SECONDS", default=60.0)
 AICONFIG_WEBHOOK_TIMEOUT_SECONDS = env.float("AICONFIG_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
-# Alert emails go through Django's mail settings (MAILERS); this is their sender.
+# Alert emails go to the mailer of EMAIL_URL (aiconfig/mail_settings.py), from this sender.
+try:
+    MAILERS = mailers_from_url(env.str("EMAIL_URL", default="smtp://localhost:25"))
+except ImproperlyConfigured as error:
+    sys.exit(f"aiconfig: EMAIL_URL is not a mail URL ({error}); see .env.example.")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="aiconfig@localhost")
