@@ -17,7 +17,8 @@ class CallLog(models.Model):
     request_id = models.UUIDField(default=uuid.uuid4, db_index=True)
     # Indexed by `calllog_time` below, with `id` as the tie-breaker keyset pages need.
     created_at = models.DateTimeField(default=timezone.now)
-    task = models.CharField(max_length=64, db_index=True)
+    # Indexed by `calllog_task_time` (task first); a second index would only slow inserts.
+    task = models.CharField(max_length=64)
     operation = models.CharField(max_length=16)
     provider = models.CharField(max_length=64)
     model = models.CharField(max_length=200)
@@ -38,8 +39,13 @@ class CallLog(models.Model):
     reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     source = models.CharField(max_length=16, choices=Channel, default=Channel.CODE)
+    # Indexed by `calllog_user_time` (user first), which also serves SET_NULL on delete.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
     )
     prompt = models.TextField(blank=True)
     response = models.TextField(blank=True)
