@@ -58,8 +58,7 @@ from .openai_wire import (
     _decode_arguments,
     _expect,
     _message_to_wire,
-    json_text,
-    json_usage,
+    plain_text_result,
     post_plain_chat,
 )
 
@@ -188,14 +187,7 @@ class OpenAIAdapter(SDKClientHolder[openai.OpenAI]):
         latency = elapsed_ms(start)
         with reading_response(ctx):
             completion = _expect(ctx, completion, dict)
-            choice = completion["choices"][0]
-            return TextResult(
-                text=json_text(choice["message"].get("content")),
-                model=json_text(completion.get("model")) or request.model,
-                usage=json_usage(completion.get("usage")),
-                latency_ms=latency,
-                finish_reason=json_text(choice.get("finish_reason")) or None,
-            )
+            return plain_text_result(completion, model=request.model, latency_ms=latency)
 
     def stream_text(self, request: TextRequest) -> TextStream:
         """Stream a chat completion; HTTP errors raise here, before the first delta."""

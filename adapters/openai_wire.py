@@ -11,6 +11,7 @@ from ._common import (
 )
 from .base import (
     ChatMessage,
+    TextResult,
     Usage,
 )
 from .errors import InvalidRequest, ProviderError
@@ -66,6 +67,19 @@ def json_usage(usage: object) -> Usage:
             if isinstance(completion_details, dict)
             else None
         ),
+    )
+
+
+def plain_text_result(completion: dict[str, Any], *, model: str, latency_ms: float) -> TextResult:
+    """The `TextResult` of a plain chat completion read as JSON (`post_plain_chat`);
+    a field of the wrong type raises TypeError (the adapter's `reading_response`)."""
+    choice = completion["choices"][0]
+    return TextResult(
+        text=json_text(choice["message"].get("content")),
+        model=json_text(completion.get("model")) or model,
+        usage=json_usage(completion.get("usage")),
+        latency_ms=latency_ms,
+        finish_reason=json_text(choice.get("finish_reason")) or None,
     )
 
 

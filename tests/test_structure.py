@@ -183,7 +183,7 @@ MAX_LINES = 425
 # listed so they cannot grow unnoticed.
 LONG_MODULES = {
     "adapters/_common.py": 560,
-    "adapters/openai_adapter.py": 510,
+    "adapters/openai_adapter.py": 503,
 }
 
 
