@@ -89,8 +89,25 @@ def _no_internet() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(_clean_ai_environ: None, django_db_setup: None) -> None:
-    """The test database, seeded (by migrate) from a clean environment."""
+def django_db_setup(
+    _clean_ai_environ: None, django_db_setup: None, django_db_blocker: Any
+) -> Iterator[None]:
+    """The test database, seeded (by migrate) from a clean environment.
+
+    At the end, before it is dropped, the connections threads still hold to it are
+    ended: the gateway's database thread and event-loop lookup keep theirs open by
+    design, and PostgreSQL refuses to drop a database others are connected to.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture(autouse=True)
