@@ -362,3 +362,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _no_alerts_after_calls(settings: Any) -> None:
     """Alerts run in a background thread after calls; tests check them explicitly."""
     settings.AICONFIG_ALERTS_AFTER_CALLS_SECONDS = 0
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Let the call-log writer finish the test's rows before its fixtures are torn down.
+
+    A call hands its rows to the writer thread and returns. Written after the test's
+    database is flushed, they would land in the next test's tables (or fail against
+    the flush and come back later from the backlog), and that test would count a row
+    it never made.
+    """
+    if "django" in sys.modules:
+        from aiconfig.services.calls.log_writer import wait_for_writes
+
+        wait_for_writes(timeout=30)
+    return (yield)
