@@ -24,9 +24,10 @@ def post_plain_chat(client: Any, body: dict[str, Any], stream_cls: Any = None) -
     It goes through the SDK client's own `post`, where `create` ends: `create` first
     walks the body through the parameter types (~0.3 ms of the ~1 ms the SDK spends on
     a short request), which changes nothing in such a body; the provider receives the
-    same request. The answer is not built into response models either (~75 us for each
-    streamed chunk, most of a gateway stream's CPU): `completion_text` and `ChunkReader`
-    read the few fields we use from the JSON, and the SDK still raises its own errors.
+    same request. The answer is not built into response models either (~75 µs for each
+    streamed chunk, most of a gateway stream's CPU): `plain_text_result` and the stream's
+    `_ChunkReader` read the few fields we use from the JSON, and the SDK still raises
+    its own errors.
     Bodies with caller-supplied parts (tools, schemas) keep `create` and its models.
     `stream_cls` (`openai.Stream` or `openai.AsyncStream`) asks for a stream.
     """
