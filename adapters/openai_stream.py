@@ -20,7 +20,7 @@ from .base import (
     Usage,
 )
 from .errors import AdapterError, ProviderError
-from .openai_wire import json_text, json_usage
+from .openai_wire import _chat_usage, json_text
 
 
 class _ChunkReader:
@@ -42,7 +42,7 @@ class _ChunkReader:
                 raise TypeError(f"expected a JSON object, got {type(chunk).__name__}")
             self.model = json_text(chunk.get("model")) or self.model
             if chunk.get("usage") is not None:
-                self.usage = json_usage(chunk["usage"])
+                self.usage = _chat_usage(chunk["usage"])
             for choice in chunk.get("choices") or ():
                 if choice.get("index", 0) != 0:
                     continue

@@ -51,26 +51,6 @@ def json_text(value: object) -> str:
     return value
 
 
-def json_usage(usage: object) -> Usage:
-    """`_chat_usage` for the `usage` of a JSON answer."""
-    if not isinstance(usage, dict):
-        return Usage()
-    prompt_details = usage.get("prompt_tokens_details")
-    completion_details = usage.get("completion_tokens_details")
-    return Usage(
-        input_tokens=int_or_none(usage.get("prompt_tokens")),
-        output_tokens=int_or_none(usage.get("completion_tokens")),
-        cache_read_tokens=int_or_none(
-            prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
-        ),
-        reasoning_tokens=int_or_none(
-            completion_details.get("reasoning_tokens")
-            if isinstance(completion_details, dict)
-            else None
-        ),
-    )
-
-
 def plain_text_result(completion: dict[str, Any], *, model: str, latency_ms: float) -> TextResult:
     """The `TextResult` of a plain chat completion read as JSON (`post_plain_chat`);
     a field of the wrong type raises TypeError (the adapter's `reading_response`)."""
@@ -78,7 +58,7 @@ def plain_text_result(completion: dict[str, Any], *, model: str, latency_ms: flo
     return TextResult(
         text=json_text(choice["message"].get("content")),
         model=json_text(completion.get("model")) or model,
-        usage=json_usage(completion.get("usage")),
+        usage=_chat_usage(completion.get("usage")),
         latency_ms=latency_ms,
         finish_reason=json_text(choice.get("finish_reason")) or None,
     )
@@ -93,17 +73,23 @@ def _expect[T](ctx: ErrorContext, value: object, cls: type[T]) -> T:
 
 
 def _chat_usage(usage: Any) -> Usage:
+    """Usage as the chat API reports it: a response model's `usage`, or the JSON
+    object itself (`post_plain_chat`'s answers). Missing or odd fields read as None."""
+
+    def read(obj: Any, name: str) -> Any:
+        return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
     if usage is None:
         return Usage()
     # Cached tokens are part of `prompt_tokens` and reasoning tokens part of
     # `completion_tokens`, which is our convention already: no arithmetic here.
-    prompt_details = getattr(usage, "prompt_tokens_details", None)
-    completion_details = getattr(usage, "completion_tokens_details", None)
+    prompt_details = read(usage, "prompt_tokens_details")
+    completion_details = read(usage, "completion_tokens_details")
     return Usage(
-        input_tokens=int_or_none(getattr(usage, "prompt_tokens", None)),
-        output_tokens=int_or_none(getattr(usage, "completion_tokens", None)),
-        cache_read_tokens=int_or_none(getattr(prompt_details, "cached_tokens", None)),
-        reasoning_tokens=int_or_none(getattr(completion_details, "reasoning_tokens", None)),
+        input_tokens=int_or_none(read(usage, "prompt_tokens")),
+        output_tokens=int_or_none(read(usage, "completion_tokens")),
+        cache_read_tokens=int_or_none(read(prompt_details, "cached_tokens")),
+        reasoning_tokens=int_or_none(read(completion_details, "reasoning_tokens")),
     )
 
 
